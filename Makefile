@@ -1,0 +1,44 @@
+# Everything goes through .venv, created on first use. uv (installed into the venv by pip)
+# resolves and installs this dependency set in seconds where pip takes about a minute.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+STAMP := $(VENV)/.installed
+
+.PHONY: venv run test test-fast bench lint proto clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check uv
+	$(UV) pip install --quiet --python $(PY) -e '.[dev]'
+	touch $(STAMP)
+
+## the main job: the quickstart on embedded defaults
+run: venv
+	$(PY) -m workbench demo
+
+## the whole test suite, slow end-to-end tests included
+test: venv
+	$(PY) -m ruff check workbench tests bench
+	$(PY) -m pytest -q
+
+test-fast: venv
+	$(PY) -m pytest -q -m "not slow"
+
+bench: venv
+	$(PY) bench/codecs.py
+
+lint: venv
+	$(PY) -m ruff check workbench tests bench
+	$(PY) -m ruff format --check workbench tests bench
+	$(PY) -m mypy
+
+## regenerate the protobuf classes from schemas/log.proto (a test checks they are current)
+proto: venv
+	$(PY) -m grpc_tools.protoc -Ischemas --python_out=workbench/_generated schemas/log.proto
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis

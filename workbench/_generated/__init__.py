@@ -1,0 +1,1 @@
+"""Code generated from schemas/ (``make proto``); never edited by hand."""

@@ -1,0 +1,99 @@
+"""Avro: a batch as one Avro array of ``LogEntry`` records behind a schema id.
+
+Payload layout (the Confluent wire format, with an array as the datum): one magic byte 0, the
+writer's schema id as a big-endian uint32, then the Avro binary encoding of
+``{"type": "array", "items": <LogEntry record>}``. Schema id 0 names the bundled
+``schemas/log_entry.avsc``; other ids come from the schema registry. Decoding resolves the
+writer's schema to the reader's (the bundled one by default), so a newer compatible writer
+schema with an added field decodes, the added field dropped by Avro schema resolution.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import fastavro
+from fastavro.types import Schema
+
+from workbench import schemas
+from workbench.codecs.base import MALFORMED, UNKNOWN_SCHEMA, Decoded, RecordError, validate
+
+MAGIC = 0
+BUNDLED_SCHEMA_ID = 0
+_HEADER = struct.Struct(">BI")
+
+
+def array_schema(record_schema: Mapping[str, Any]) -> Schema:
+    return fastavro.parse_schema({"type": "array", "items": dict(record_schema)})
+
+
+class AvroCodec:
+    name = "avro"
+    binary = True
+
+    def __init__(
+        self,
+        writer_schemas: Mapping[int, Mapping[str, Any]] | None = None,
+        schema_id: int = BUNDLED_SCHEMA_ID,
+        reader_schema: Mapping[str, Any] | None = None,
+    ) -> None:
+        """``writer_schemas``: record schemas by id this codec can read (the bundled one as 0);
+        ``schema_id``: the id ``encode`` writes with; ``reader_schema``: what records resolve to."""
+        bundled = schemas.avro_schema()
+        known = {BUNDLED_SCHEMA_ID: bundled, **(writer_schemas or {})}
+        self._writers = {sid: array_schema(s) for sid, s in known.items()}
+        self._reader = array_schema(reader_schema or bundled)
+        self.schema_id = schema_id
+        if schema_id not in self._writers:
+            raise ValueError(f"avro codec: no schema for the write id {schema_id}")
+
+    def encode(self, entries: Sequence[Any]) -> bytes:
+        buf = io.BytesIO()
+        buf.write(_HEADER.pack(MAGIC, self.schema_id))
+        records = [
+            {
+                "timestamp": e.timestamp,
+                "level": e.level,
+                "service": e.service,
+                "message": e.message,
+                "host": e.host,
+                "user_id": e.user_id,
+                "session_id": e.session_id,
+                "trace_id": e.trace_id,
+                "attributes": e.attributes,
+                "client_id": e.client_id,
+                "seq": e.seq,
+            }
+            for e in entries
+        ]
+        fastavro.schemaless_writer(buf, self._writers[self.schema_id], records)
+        return buf.getvalue()
+
+    def decode(self, payload: bytes) -> Decoded:
+        if len(payload) < _HEADER.size or payload[0] != MAGIC:
+            detail = "payload does not start with the magic byte 0 and a 4-byte schema id"
+            return Decoded(errors=[RecordError(0, MALFORMED, detail, payload[:4096])])
+        _, schema_id = _HEADER.unpack_from(payload)
+        writer = self._writers.get(schema_id)
+        if writer is None:
+            detail = f"schema id {schema_id} is not known to this receiver"
+            return Decoded(errors=[RecordError(0, UNKNOWN_SCHEMA, detail, payload[:4096])])
+        body = io.BytesIO(payload)
+        body.seek(_HEADER.size)
+        try:
+            records = fastavro.schemaless_reader(body, writer, self._reader)
+        except Exception as exc:  # fastavro raises many types (EOFError, ValueError, IndexError...)
+            detail = f"cannot decode the avro array: {type(exc).__name__}: {exc}"
+            return Decoded(errors=[RecordError(0, MALFORMED, detail, payload[:4096])])
+        if body.tell() != len(payload):
+            detail = f"{len(payload) - body.tell()} trailing bytes after the avro array"
+            return Decoded(errors=[RecordError(0, MALFORMED, detail, payload[:4096])])
+        if not isinstance(records, list):
+            return Decoded(errors=[RecordError(0, MALFORMED, "datum is not an array", payload[:4096])])
+        return validate(records, lambda i: repr(records[i]).encode()[:4096])
+
+
+CODEC = AvroCodec()

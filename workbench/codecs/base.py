@@ -1,0 +1,104 @@
+"""What every codec shares: the decode result, per-record errors and batch validation.
+
+A codec turns a batch of ``LogEntry`` objects into the bytes of one payload and back. Decoding
+never raises for bad input: each record that cannot be decoded becomes a ``RecordError`` with
+its index in the payload, a short machine reason, a human detail and its raw bytes, and the
+records around it are still returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import msgspec
+
+from workbench import model
+
+# machine reasons of rejected records, also the label values of ingest_rejected_total{reason}
+MALFORMED = "malformed"  # the bytes do not parse as the format at all
+INVALID = "invalid"  # they parse, but the record breaks the log entry schema
+ENCODING = "encoding"  # not valid UTF-8 where text is required
+TOO_LARGE = "too_large"  # over a size limit
+UNKNOWN_SCHEMA = "unknown_schema"  # a schema id the receiver does not know
+
+
+@dataclass(slots=True)
+class RecordError:
+    index: int
+    reason: str
+    detail: str
+    raw: bytes = b""
+
+    def __str__(self) -> str:
+        return f"record {self.index}: {self.reason}: {self.detail}"
+
+
+@dataclass(slots=True)
+class Decoded:
+    entries: list[Any] = field(default_factory=list)
+    errors: list[RecordError] = field(default_factory=list)
+
+    def extend(self, other: Decoded, index_offset: int = 0) -> None:
+        self.entries.extend(other.entries)
+        for err in other.errors:
+            err.index += index_offset
+            self.errors.append(err)
+
+
+class Codec(Protocol):
+    """One wire format. ``encode`` makes one payload of a batch; ``decode`` reads one back."""
+
+    name: str
+    binary: bool  # framed with a length prefix on a stream (else newline-separated text)
+
+    def encode(self, entries: Sequence[Any]) -> bytes: ...
+
+    def decode(self, payload: bytes) -> Decoded: ...
+
+
+def validate(
+    records: list[dict[str, Any]],
+    raws: Sequence[bytes] | Callable[[int], bytes],
+    index_base: int = 0,
+) -> Decoded:
+    """Validate parsed records into entries: one C call for the batch, per record only on failure.
+
+    ``raws`` gives each record's original bytes for the error (a sequence or a lookup).
+    """
+    try:
+        return Decoded(model.to_entries(records))
+    except msgspec.ValidationError:
+        pass
+    out = Decoded()
+    for i, rec in enumerate(records):
+        try:
+            out.entries.append(model.to_entry(rec))
+        except msgspec.ValidationError as exc:
+            raw = raws(i) if callable(raws) else raws[i]
+            out.errors.append(RecordError(index_base + i, INVALID, str(exc), raw))
+    return out
+
+
+def split_lines(payload: bytes) -> list[bytes]:
+    """Non-empty lines of a payload, a trailing CR stripped (so CRLF senders work)."""
+    lines = payload.split(b"\n")
+    if b"\r" in payload:
+        lines = [ln[:-1] if ln.endswith(b"\r") else ln for ln in lines]
+    return [ln for ln in lines if ln.strip()]
+
+
+def decode_text(raw: bytes) -> str | None:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def optional_fields(entry: Any) -> Mapping[str, Any]:
+    """The optional string fields and ``seq`` of an entry that are set."""
+    out = {f: getattr(entry, f) for f in model.OPTIONAL_STRINGS if getattr(entry, f) is not None}
+    if entry.seq is not None:
+        out["seq"] = entry.seq
+    return out

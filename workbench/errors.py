@@ -1,0 +1,25 @@
+"""The typed errors of the workbench, in one place.
+
+A ``WorkbenchError`` is a user error: the CLI prints its message as one line and exits
+non-zero, without a traceback. Anything else escaping a verb is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class WorkbenchError(Exception):
+    """Base of every error a user can cause and fix."""
+
+    exit_code = 2
+
+
+class ConfigError(WorkbenchError):
+    """A setting, flag or file the user gave is wrong or missing."""
+
+
+class CodecError(WorkbenchError):
+    """Input that a codec cannot decode, or entries it cannot encode."""
+
+
+class FramingError(WorkbenchError):
+    """A byte stream that breaks the wire protocol (bad header, lying length, frame over the limit)."""
