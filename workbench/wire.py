@@ -349,3 +349,28 @@ def frame(payload: bytes) -> bytes:
 
 def octet_frame(message: bytes) -> bytes:
     return b"%d %s" % (len(message), message)
+
+
+# --- ack mode ----------------------------------------------------------------------------
+# With ``ack=1`` in the header the receiver answers on the same connection, in order, one
+# ASCII line per processed frame batch: ``ACK <n>\n`` where n is the cumulative number of
+# frames of this connection that are written to the OS (stored, or rejected and counted).
+# A sender keeps every frame after the last acknowledged one and resends those on reconnect.
+
+ACK_PREFIX = b"ACK "
+
+
+def ack_line(frames_done: int) -> bytes:
+    return b"ACK %d\n" % frames_done
+
+
+def parse_acks(buffer: bytes) -> tuple[int | None, bytes]:
+    """The highest cumulative ack in ``buffer`` and the unparsed rest (a partial line)."""
+    cut = buffer.rfind(b"\n") + 1
+    highest: int | None = None
+    for line in buffer[:cut].split(b"\n"):
+        if line.startswith(ACK_PREFIX) and line[4:].strip().isdigit():
+            highest = int(line[4:])
+        elif line.strip():
+            raise FramingError(f"unexpected reply from the receiver: {line[:80]!r}")
+    return highest, buffer[cut:]
