@@ -17,8 +17,8 @@ from workbench.errors import WorkbenchError
 
 # verb modules, in the order --help lists them; each later issue adds its own
 VERB_MODULES: tuple[str, ...] = (
-    "workbench.verbs.demo",
-    "workbench.verbs.codecs",
+    "workbench.ingestor.cli",
+    "workbench.registry.cli",
 )
 
 

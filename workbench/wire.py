@@ -37,7 +37,7 @@ MAX_HEADER_BYTES = 512
 DEFAULT_MAX_LINE_BYTES = 1 << 20  # 1 MiB
 DEFAULT_MAX_FRAME_BYTES = 16 << 20  # 16 MiB
 FRAMINGS = ("lines", "octet", "length", "export")
-DEFAULT_FRAMING = {"json": "lines", "raw": "lines", "syslog": "lines", "journald": "export",
+DEFAULT_FRAMING = {"json": "lines", "raw": "lines", "syslog": "octet", "journald": "export",
                    "proto": "length", "avro": "length"}  # fmt: skip
 LENGTH = struct.Struct(">I")
 _OPTION = re.compile(r"[a-z_]+=[!-~]*")

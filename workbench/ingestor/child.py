@@ -1,0 +1,71 @@
+"""Entry point of a worker process: ``python -m workbench.ingestor.child`` (started by the parent).
+
+Kept apart from ``worker.py`` so that ``-m`` runs a module the package has not imported yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Any
+
+from workbench.ingestor.config import IngestorConfig
+from workbench.ingestor.decoding import SchemaSet
+from workbench.ingestor.worker import WorkerRuntime
+
+
+def worker_main() -> None:
+    """Entry point of a worker process (``python -m workbench.ingestor.child``).
+
+    The parent writes one JSON line on stdin (config, worker id, schemas, ports) and keeps stdin
+    open: EOF or a ``stop`` line means stop. The worker writes JSON lines on stdout: ``ready``,
+    ``metrics`` snapshots, ``stopped``. It also stops on SIGTERM/SIGINT; it exits 0 after a
+    graceful stop.
+    """
+    import json
+    import sys
+
+    from workbench.ingestor.service import setup_logging, ssl_context_for
+
+    setup_logging()
+    spec = json.loads(sys.stdin.readline())
+    config = IngestorConfig.model_validate(spec["config"])
+    worker_id = int(spec["worker"])
+    schemas = SchemaSet.from_json(spec["schemas"])
+    out = sys.stdout
+
+    def send(kind: str, payload: Any) -> None:
+        out.write(json.dumps({"kind": kind, "worker": worker_id, "payload": payload}) + "\n")
+        out.flush()
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        runtime = WorkerRuntime(config, worker_id, schemas, ssl_context_for(config), spec["tcp_port"],
+                                spec["udp_port"], publish=lambda snap: send("metrics", snap))  # fmt: skip
+        await runtime.start()
+        send("ready", None)
+
+        def on_stdin() -> None:
+            line = sys.stdin.buffer.raw.read(4096)  # type: ignore[attr-defined]
+            if not line or b"stop" in line:
+                loop.remove_reader(sys.stdin.fileno())
+                stop.set()
+
+        loop.add_reader(sys.stdin.fileno(), on_stdin)
+        await stop.wait()
+        await runtime.stop()
+        send("stopped", None)
+
+    try:
+        import uvloop
+
+        uvloop.run(run())
+    except ImportError:  # pragma: no cover - uvloop is a dependency; asyncio still works
+        asyncio.run(run())
+
+
+if __name__ == "__main__":
+    worker_main()

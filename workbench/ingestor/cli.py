@@ -1,0 +1,126 @@
+"""``python -m workbench ingest``: run the ingestor until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from workbench.errors import ConfigError
+
+
+def add_parser(subparsers: Any) -> None:
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "ingest",
+        help="run the ingestor (TLS TCP for every format, UDP, metrics)",
+        description="Receive logs on one TLS TCP port (every format) and UDP, validate, store JSONL rotated and compressed.",
+    )
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("data"),
+        help="where logs, rejected/ and tls/ go (default: data)",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument(
+        "--tcp-port", type=int, default=3001, help="TLS/TCP port, every format (default 3001; 0 = any)"
+    )
+    p.add_argument("--udp-port", type=int, default=3002, help="UDP port (default 3002; 0 = any)")
+    p.add_argument("--no-udp", action="store_true", help="do not listen on UDP")
+    p.add_argument("--http-port", type=int, default=8080, help="metrics and page (default 8080; 0 = any)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes (default: CPU cores; 0 = in this process)",
+    )
+    p.add_argument("--registry", metavar="URL", help="schema registry URL (default: the bundled schemas/)")
+    p.add_argument("--cert", type=Path, help="TLS certificate (PEM); default: self-signed in DATA_DIR/tls")
+    p.add_argument("--key", type=Path, help="TLS private key (PEM)")
+    p.add_argument("--client-ca", type=Path, help="require client certificates signed by this CA")
+    p.add_argument("--no-tls", action="store_true", help="plain TCP (logs travel unencrypted)")
+    p.add_argument("--rotate-mb", type=float, default=50, help="rotate segments at this many MB (default 50)")
+    p.add_argument("--compression", choices=("zstd", "gzip", "none"), default="zstd")
+    p.add_argument("--compression-level", type=int, default=3)
+    p.add_argument("--output", choices=("jsonl", "csv", "text", "parquet"), default="jsonl")
+    p.add_argument("--overflow", choices=("block", "drop"), default="block",
+                   help="full queue: pause TCP senders (block) or drop and count (drop)")  # fmt: skip
+    p.add_argument("--max-connections", type=int, default=10_000, help="per worker")
+    p.add_argument(
+        "--idle-timeout", type=float, default=300.0, help="seconds without data before a connection is cut"
+    )
+    p.add_argument("--max-line-bytes", type=int, default=1 << 20)
+    p.add_argument("--max-frame-bytes", type=int, default=16 << 20)
+    p.add_argument("--quiet", action="store_true", help="no [METRIC] line every second")
+    p.set_defaults(func=run)
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    from workbench.ingestor.config import IngestorConfig
+
+    try:
+        return IngestorConfig(
+            data_dir=args.data_dir,
+            host=args.host,
+            tcp_port=args.tcp_port,
+            udp_port=None if args.no_udp else args.udp_port,
+            http_port=args.http_port,
+            workers=args.workers,
+            registry_url=args.registry,
+            tls=not args.no_tls,
+            cert=args.cert,
+            key=args.key,
+            client_ca=args.client_ca,
+            rotate_bytes=int(args.rotate_mb * 1_000_000),
+            compression=args.compression,
+            compression_level=args.compression_level,
+            output=args.output,
+            overflow=args.overflow,
+            max_connections=args.max_connections,
+            idle_timeout_seconds=args.idle_timeout,
+            max_line_bytes=args.max_line_bytes,
+            max_frame_bytes=args.max_frame_bytes,
+            stats_line=not args.quiet,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"ingest: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from workbench.ingestor.service import Ingestor, setup_logging
+
+    setup_logging()
+    config = config_from_args(args)
+    if (config.cert is None) != (config.key is None):
+        raise ConfigError("ingest: --cert and --key go together")
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        ingestor = Ingestor(config)
+        try:
+            await ingestor.start()
+        except OSError as exc:
+            await ingestor.stop()
+            raise ConfigError(f"ingest: cannot listen: {exc}") from None
+        print(
+            f"[READY] tcp={ingestor.tcp_port} udp={ingestor.udp_port} http={ingestor.http_port}", flush=True
+        )
+        await stop.wait()
+        await ingestor.stop()
+
+    try:
+        import uvloop
+
+        uvloop.run(main())
+    except ImportError:  # pragma: no cover
+        asyncio.run(main())
+    return 0

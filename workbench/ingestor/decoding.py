@@ -1,0 +1,348 @@
+"""From received bytes to stored JSONL: detection, framing, decoding, validation, normalisation.
+
+``Session`` holds one TCP connection's state (its header, detected or declared, and its
+splitter); ``decode_payloads`` turns complete payloads into a ``Batch`` of normalised JSONL plus
+the rejections, which ``Rejects`` counts and samples to ``rejected/``.
+
+Normalised JSONL is msgspec's encoding of the validated entries, timestamps in UTC, with the
+batch's ``received_at``, ``format``, ``transport`` and ``peer`` spliced into every line by one
+``bytes.replace`` (JSON strings cannot hold a raw newline, so ``}\\n`` only ends a record).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from workbench import model, wire
+from workbench.codecs import detect
+from workbench.codecs.avro import AvroCodec
+from workbench.codecs.base import MALFORMED, UNKNOWN_SCHEMA, Decoded, RecordError, split_lines, validate
+from workbench.codecs.journald import JournaldCodec
+from workbench.codecs.json import JsonCodec
+from workbench.codecs.proto import ProtoCodec
+from workbench.codecs.raw import RawCodec
+from workbench.codecs.syslog import SyslogCodec
+from workbench.codecs.timeparse import format_iso
+from workbench.ingestor.metrics import WorkerMetrics
+from workbench.ingestor.pipeline import Batch
+
+FRAMING = "framing"  # reason of records lost with a broken stream
+_encoder = msgspec.json.Encoder()
+_NON_UTC = re.compile(rb'^\{"timestamp":"[^"]*[+-]\d\d:\d\d"', re.MULTILINE)
+
+
+def normalise(entries: list[Any]) -> bytes:
+    """JSONL of entries with every timestamp in UTC."""
+    data = _encoder.encode_lines(entries)
+    if _NON_UTC.search(data):
+        entries = [
+            e
+            if not e.timestamp.utcoffset()
+            else msgspec.structs.replace(e, timestamp=e.timestamp.astimezone(model.UTC))
+            for e in entries
+        ]
+        data = _encoder.encode_lines(entries)
+    return data
+
+
+def stored_suffix(received_at: float, fmt: str, transport: str, peer: str) -> bytes:
+    stamp = format_iso(model.utc_from_micros(int(received_at * 1e6)))
+    extra = _encoder.encode({"received_at": stamp, "format": fmt, "transport": transport, "peer": peer})
+    return b"," + extra[1:] + b"\n"
+
+
+@dataclass
+class SchemaSet:
+    """Schemas the worker validates against: bundled, or fetched from the registry, by id."""
+
+    source: str = "bundled"
+    avro: dict[int, dict[str, Any]] = field(default_factory=dict)
+    json: dict[int, dict[str, Any]] = field(default_factory=dict)
+    proto_ids: set[int] = field(default_factory=set)
+    _json_decoders: dict[int, msgspec.json.Decoder[Any]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "avro": list(self.avro.items()), "json": list(self.json.items()),
+                "proto_ids": sorted(self.proto_ids)}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SchemaSet:
+        return cls(
+            data["source"],
+            dict(map(tuple, data["avro"])),
+            dict(map(tuple, data["json"])),
+            set(data["proto_ids"]),
+        )
+
+    def json_decoder(self, schema_id: int) -> msgspec.json.Decoder[Any] | None:
+        dec = self._json_decoders.get(schema_id)
+        if dec is None and schema_id in self.json:
+            entry_type = model.compile_entry_type(self.json[schema_id], f"LogEntryV{schema_id}")
+            dec = self._json_decoders[schema_id] = msgspec.json.Decoder(entry_type)
+        return dec
+
+
+def to_bundled(entries: list[Any]) -> Decoded:
+    """Entries of another schema version to the bundled LogEntry: added fields become attributes."""
+    records: list[dict[str, Any]] = []
+    for e in entries:
+        rec = msgspec.to_builtins(e, builtin_types=(model.dt.datetime,))
+        extra = {k: rec.pop(k) for k in list(rec) if k not in model.FIELDS}
+        if extra:
+            attrs = dict(rec.get("attributes") or {})
+            for k, v in extra.items():
+                if v is not None:
+                    attrs[k] = v if isinstance(v, str) else json.dumps(v)
+            rec["attributes"] = attrs
+        records.append(rec)
+    return validate(records, lambda i: _encoder.encode(records[i]))
+
+
+class Codecs:
+    """The decoders one worker uses, configured once."""
+
+    def __init__(self, schemas: SchemaSet, default_service: str = "raw") -> None:
+        self.schemas = schemas
+        self.json = JsonCodec()
+        self.proto = ProtoCodec()
+        self.avro = AvroCodec(writer_schemas=schemas.avro)
+        self.raw = RawCodec(default_service=default_service)
+        self.syslog = SyslogCodec()
+        self.journald = JournaldCodec()
+
+    def decode_lines_chunk(self, fmt: str, chunk: bytes, detected: bool, schema_id: int | None) -> Decoded:
+        if fmt == "json":
+            if schema_id not in (None, 0):
+                dec = self.schemas.json_decoder(schema_id)
+                if dec is None:
+                    n = len(split_lines(chunk))
+                    detail = f"JSON schema id {schema_id} is not known to this ingestor"
+                    return Decoded(errors=[RecordError(i, UNKNOWN_SCHEMA, detail, b"") for i in range(n)])
+                try:
+                    return to_bundled(dec.decode_lines(chunk))
+                except (msgspec.ValidationError, msgspec.DecodeError):
+                    return self._per_line(fmt, split_lines(chunk), detected, dec)
+            out = self.json.decode(chunk)
+        elif fmt == "syslog":
+            out = self.syslog.decode_records(split_lines(chunk))
+        elif fmt == "journald":
+            out = self.journald.decode_json_lines(split_lines(chunk))
+        else:
+            out = self.raw.decode(chunk)
+        if detected and out.errors and any(e.reason == MALFORMED for e in out.errors):
+            out = self._redetect(out)
+        return out
+
+    def _per_line(self, fmt: str, lines: list[bytes], detected: bool, dec: Any) -> Decoded:
+        out = Decoded()
+        for i, line in enumerate(lines):
+            try:
+                part = to_bundled([dec.decode(line)])
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                out.errors.append(RecordError(i, "invalid", str(exc), line))
+                continue
+            out.extend(part, i)
+        return out
+
+    def _redetect(self, out: Decoded) -> Decoded:
+        """A detected connection that mixes formats: malformed lines get a second look, per line."""
+        keep: list[RecordError] = []
+        for err in out.errors:
+            fmt = detect.detect_line(err.raw) if err.reason == MALFORMED else None
+            if fmt is None:
+                keep.append(err)
+                continue
+            again = self.decode_lines_chunk(fmt, err.raw + b"\n", detected=False, schema_id=None)
+            if again.entries:
+                out.entries.extend(again.entries)
+            else:
+                keep.append(err)
+        out.errors = keep
+        return out
+
+    def decode_frame(self, header: wire.Header, payload: bytes) -> Decoded:
+        fmt = header.format
+        if fmt == "proto":
+            if header.schema_id not in (None, 0) and header.schema_id not in self.schemas.proto_ids:
+                detail = f"protobuf schema id {header.schema_id} is not known to this ingestor"
+                return Decoded(errors=[RecordError(0, UNKNOWN_SCHEMA, detail, payload[:256])])
+            return self.proto.decode(payload)
+        if fmt == "avro":
+            return self.avro.decode(payload)
+        if fmt == "journald":
+            return self.journald.decode(payload)
+        return self.decode_lines_chunk(
+            fmt, payload if payload.endswith(b"\n") else payload + b"\n", False, header.schema_id
+        )
+
+
+class Rejects:
+    """Counts rejected records by reason and writes a bounded sample of them to ``rejected/``."""
+
+    def __init__(self, directory: Path, worker: int, metrics: WorkerMetrics, per_second: int = 10,
+                 max_file_bytes: int = 10_000_000) -> None:  # fmt: skip
+        self.path = directory / "rejected" / f"rejected_{worker}.jsonl"
+        self.metrics = metrics
+        self.per_second = per_second
+        self.max_file_bytes = max_file_bytes
+        self._window = 0
+        self._budget: dict[str, int] = {}
+
+    def record(self, errors: list[RecordError], fmt: str, transport: str, peer: str) -> None:
+        if not errors:
+            return
+        for err in errors:
+            self.metrics.add("rejected", 1, err.reason, fmt)
+        if self.per_second <= 0:
+            return
+        now = int(time.time())
+        if now != self._window:
+            self._window, self._budget = now, {}
+        lines = []
+        for err in errors:
+            used = self._budget.get(err.reason, 0)
+            if used >= self.per_second:
+                continue
+            self._budget[err.reason] = used + 1
+            rec: dict[str, Any] = {
+                "time": format_iso(model.now_utc()), "reason": err.reason, "detail": err.detail[:2000],
+                "format": fmt, "transport": transport, "peer": peer, "index": err.index,
+            }  # fmt: skip
+            try:
+                rec["raw"] = err.raw.decode("utf-8")
+            except UnicodeDecodeError:
+                rec["raw_base64"] = base64.b64encode(err.raw).decode()
+            lines.append(_encoder.encode(rec) + b"\n")
+        if lines:
+            self._write(b"".join(lines))
+
+    def _write(self, data: bytes) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if self.path.stat().st_size > self.max_file_bytes:
+                self.path.replace(self.path.with_suffix(".jsonl.1"))
+        except FileNotFoundError:
+            pass
+        with open(self.path, "ab") as fh:
+            fh.write(data)
+
+
+@dataclass
+class Worker:
+    """What every session of one worker shares."""
+
+    codecs: Codecs
+    rejects: Rejects
+    metrics: WorkerMetrics
+    submit: Callable[[Batch], bool]
+    max_line_bytes: int
+    max_frame_bytes: int
+
+
+def make_batch(w: Worker, decoded: Decoded, fmt: str, transport: str, peer: str, host: str, t0: float,
+               on_written: Callable[[], None] | None = None) -> Batch | None:  # fmt: skip
+    """Normalise decoded entries into a batch and count its rejections."""
+    if decoded.errors:
+        w.rejects.record(decoded.errors, fmt, transport, peer)
+    entries = decoded.entries
+    if not entries and on_written is None:
+        return None
+    data = b""
+    if entries:
+        data = normalise(entries).replace(b"}\n", stored_suffix(time.time(), fmt, transport, peer))
+        w.metrics.sample(fmt, data[data.rfind(b"\n", 0, len(data) - 1) + 1 :].decode("utf-8", "replace"))
+    return Batch(data, len(entries), fmt, transport, host, time.perf_counter() - t0, on_written)
+
+
+class Session:
+    """One TCP connection: header (declared or detected), framing, decoding, acks."""
+
+    def __init__(self, worker: Worker, transport: str, peer: str, host: str,
+                 reply: Callable[[bytes], None]) -> None:  # fmt: skip
+        self.w = worker
+        self.transport = transport
+        self.peer = peer
+        self.host = host
+        self.reply = reply
+        self.header: wire.Header | None = None
+        self.splitter: wire.Splitter | None = None
+        self._head = b""
+        self.frames_in = 0
+
+    @property
+    def fmt(self) -> str:
+        return self.header.format if self.header else "unknown"
+
+    def feed(self, data: bytes) -> None:
+        """Raises ``FramingError`` when the stream is broken beyond repair (close the connection)."""
+        if self.splitter is None:
+            self._head += data
+            header = wire.detect_stream(self._head)
+            if header is None:
+                return
+            data, self._head = self._head[wire.header_length(self._head) :], b""
+            self.header = header
+            self.splitter = wire.splitter_for(header, self.w.max_line_bytes, self.w.max_frame_bytes)
+        self._process(self.splitter.feed(data))
+
+    def eof(self) -> None:
+        if self.splitter is None:
+            if not self._head:
+                return
+            self.header = wire.detect_stream(self._head, eof=True)
+            assert self.header is not None
+            self.splitter = wire.splitter_for(self.header, self.w.max_line_bytes, self.w.max_frame_bytes)
+            self._process(self.splitter.feed(self._head[wire.header_length(self._head) :]))
+            self._head = b""
+        self._process(self.splitter.finish())
+
+    def _process(self, payloads: list[bytes]) -> None:
+        splitter, header = self.splitter, self.header
+        assert splitter is not None and header is not None
+        if splitter.errors:
+            self.w.rejects.record(splitter.errors, header.format, self.transport, self.peer)
+            splitter.errors = []
+        if not payloads:
+            return
+        t0 = time.perf_counter()
+        w = self.w
+        if header.framing == "lines":
+            decoded = Decoded()
+            for chunk in payloads:
+                decoded.extend(
+                    w.codecs.decode_lines_chunk(header.format, chunk, header.detected, header.schema_id)
+                )
+        elif header.framing == "octet":
+            decoded = w.codecs.syslog.decode_records(payloads)
+        else:
+            decoded = Decoded()
+            for payload in payloads:
+                decoded.extend(w.codecs.decode_frame(header, payload))
+        on_written = None
+        if header.ack:
+            self.frames_in += len(payloads)
+            frames = self.frames_in
+            on_written = lambda: self.reply(wire.ack_line(frames))  # noqa: E731
+        batch = make_batch(w, decoded, header.format, self.transport, self.peer, self.host, t0, on_written)
+        if batch is not None and not w.submit(batch) and on_written is not None:
+            on_written()  # dropped under --overflow drop: counted; the sender is told it is done
+
+
+def decode_datagram(codecs: Codecs, data: bytes) -> tuple[str, Decoded]:
+    """One UDP datagram: JSON lines (one or more), one syslog message (RFC 5426), or raw lines."""
+    head = data.lstrip()[:1]
+    if head == b"{":
+        fmt = "journald" if detect.detect_line(data.split(b"\n", 1)[0]) == "journald" else "json"
+        return fmt, codecs.decode_lines_chunk(fmt, data if data.endswith(b"\n") else data + b"\n", True, None)
+    if head == b"<" or detect.detect_line(data) == "syslog":
+        return "syslog", codecs.syslog.decode_records([data.rstrip(b"\r\n")])
+    return "raw", codecs.raw.decode(data)

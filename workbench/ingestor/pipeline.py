@@ -1,0 +1,192 @@
+"""The per-worker write pipeline: a bounded queue in front of a writer thread.
+
+The event loop decodes and encodes batches and ``submit``s them; the writer thread appends them
+to the segment file (``os.write`` releases the GIL), at least every ``flush_interval_seconds``,
+then counts them as stored and runs their callbacks (ack lines) back on the loop. Flow control:
+over ``max_queue_logs`` waiting logs, ``block`` pauses every TCP connection of the worker until
+the queue is half empty, ``drop`` drops the batch and counts it. A failing write (disk full) is
+retried every second, loudly, and the queue stops draining, so senders are paused too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workbench.ingestor.metrics import WorkerMetrics
+from workbench.storage.segments import SegmentWriter
+
+log = logging.getLogger("workbench.ingestor")
+
+
+@dataclass(slots=True)
+class Batch:
+    data: bytes  # JSONL of normalised entries, every line complete
+    logs: int
+    fmt: str
+    transport: str
+    host: str
+    seconds: float  # decode + validate + encode time
+    on_written: Callable[[], None] | None = None
+
+
+@dataclass
+class FlowControl:
+    """The transports a worker pauses when its queue is full."""
+
+    transports: set[asyncio.BaseTransport] = field(default_factory=set)
+    paused: bool = False
+
+    def pause(self) -> None:
+        if not self.paused:
+            self.paused = True
+            for t in list(self.transports):
+                _pause(t)
+
+    def resume(self) -> None:
+        if self.paused:
+            self.paused = False
+            for t in list(self.transports):
+                _resume(t)
+
+
+def _pause(t: asyncio.BaseTransport) -> None:
+    pause = getattr(t, "pause_reading", None)
+    if pause is not None and not t.is_closing():
+        pause()
+
+
+def _resume(t: asyncio.BaseTransport) -> None:
+    resume = getattr(t, "resume_reading", None)
+    if resume is not None and not t.is_closing():
+        resume()
+
+
+class Pipeline:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        writer: SegmentWriter,
+        metrics: WorkerMetrics,
+        max_queue_logs: int,
+        overflow: str = "block",
+        flush_interval_seconds: float = 1.0,
+        flush_bytes: int = 4 << 20,
+    ) -> None:
+        self.loop = loop
+        self.writer = writer
+        self.metrics = metrics
+        self.max_queue_logs = max_queue_logs
+        self.overflow = overflow
+        self.flush_interval = flush_interval_seconds
+        self.flush_bytes = flush_bytes
+        self.flow = FlowControl()
+        self.queue: deque[Batch] = deque()
+        self.queued_logs = 0
+        self.queued_bytes = 0
+        self.write_error: str | None = None
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, batch: Batch) -> bool:
+        """Queue a batch (loop thread). False when it was dropped for overflow."""
+        if self.queued_logs + batch.logs > self.max_queue_logs and self.overflow == "drop":
+            self.metrics.add("dropped", batch.logs, "queue_full")
+            return False
+        with self._cond:
+            self.queue.append(batch)
+            self.queued_logs += batch.logs
+            self.queued_bytes += len(batch.data)
+            if self.queued_bytes >= self.flush_bytes:
+                self._cond.notify()
+        g = self.metrics.gauges
+        g["queue_length"] = self.queued_logs
+        if self.queued_logs > g["queue_length_max"]:
+            g["queue_length_max"] = self.queued_logs
+        if self.queued_logs > self.max_queue_logs:
+            self.flow.pause()
+        return True
+
+    def _take(self) -> list[Batch]:
+        with self._cond:
+            if not self.queue and not self._stopping:
+                self._cond.wait(self.flush_interval)
+            elif self.queued_bytes < self.flush_bytes and not self._stopping:
+                self._cond.wait_for(lambda: self.queued_bytes >= self.flush_bytes or self._stopping, 0.05)
+            batches = list(self.queue)
+            return batches
+
+    def _run(self) -> None:
+        while True:
+            batches = self._take()
+            if batches:
+                self._write(batches)
+            elif self._stopping:
+                return
+
+    def _write(self, batches: list[Batch]) -> None:
+        data = b"".join(b.data for b in batches)
+        while True:
+            try:
+                self.writer.write(data)
+                break
+            except OSError as exc:
+                self.metrics.add("write_errors")
+                if self.write_error is None:
+                    log.error("writing to %s failed: %s; reading is paused until it works again",
+                              self.writer.directory, exc)  # fmt: skip
+                self.write_error = str(exc)
+                self.loop.call_soon_threadsafe(self.flow.pause)
+                time.sleep(1.0)
+                if self._stopping and self._give_up():
+                    return
+        if self.write_error is not None:
+            log.warning("writing to %s works again", self.writer.directory)
+            self.write_error = None
+        logs = 0
+        for b in batches:
+            self.metrics.stored(b.fmt, b.transport, b.host, b.logs, b.seconds)
+            logs += b.logs
+        self.metrics.counters["rotations"][()] = self.writer.rotations
+        callbacks = [b.on_written for b in batches if b.on_written is not None]
+        with self._cond:
+            for _ in batches:
+                self.queue.popleft()
+            self.queued_logs -= logs
+            self.queued_bytes -= len(data)
+            queued = self.queued_logs
+        self.metrics.gauges["queue_length"] = queued
+        if callbacks or (self.flow.paused and queued <= self.max_queue_logs // 2):
+            self.loop.call_soon_threadsafe(self._after_write, callbacks)
+
+    def _after_write(self, callbacks: list[Callable[[], None]]) -> None:
+        for cb in callbacks:
+            cb()
+        if self.flow.paused and self.queued_logs <= self.max_queue_logs // 2 and self.write_error is None:
+            self.flow.resume()
+
+    def _give_up(self) -> bool:
+        """While stopping, a write that keeps failing is given up after a while (logs stay counted as queued)."""
+        return time.monotonic() - self._stop_started > 30.0
+
+    def stop(self, finish: bool = True) -> None:
+        """Write everything queued, close the segment (finishing it), wait for compressions."""
+        self._stop_started = time.monotonic()
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        self._thread.join()
+        self.writer.close(finish=finish)
+
+    def finished_paths(self) -> Path | None:
+        return self.writer.path

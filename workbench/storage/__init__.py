@@ -1,0 +1,1 @@
+"""Stored data: JSONL segments, rotation, compression, recovery, and the other output formats."""
