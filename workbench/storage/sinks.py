@@ -14,11 +14,9 @@ import datetime as dt
 import io
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import msgspec
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from workbench import model
 from workbench.codecs.raw import RawCodec
@@ -34,6 +32,9 @@ EXTRA_FIELDS = {
 STORED_FIELDS: tuple[str, ...] = (*model.FIELDS, *EXTRA_FIELDS)
 _CHUNK_LINES = 20_000
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 
 def _stored_schema() -> dict[str, Any]:
     schema = dict(json_schema())
@@ -47,6 +48,8 @@ _decoder = msgspec.json.Decoder(StoredEntry)
 
 
 def arrow_type(spec: dict[str, Any]) -> pa.DataType:
+    import pyarrow as pa  # imported on use: workers that write JSONL never pay for it
+
     types = spec.get("type")
     base = [t for t in (types if isinstance(types, list) else [types]) if t != "null"]
     if spec.get("format") == "date-time":
@@ -64,6 +67,8 @@ def arrow_type(spec: dict[str, Any]) -> pa.DataType:
 
 def arrow_schema() -> pa.Schema:
     """The Arrow schema of stored entries, derived from the JSON Schema (plus the stored extras)."""
+    import pyarrow as pa
+
     props = _stored_schema()["properties"]
     required = set(json_schema()["required"])
     return pa.schema(
@@ -117,6 +122,9 @@ def _csv_value(v: Any) -> Any:
 
 
 def jsonl_to_parquet(segment: Path, target: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     schema = arrow_schema()
     with pq.ParquetWriter(target, schema, compression="zstd") as writer:
         for chunk in iter_entries(segment):
