@@ -74,6 +74,9 @@ def finish_segment(segment: Path, output: str, compression: str, level: int) -> 
                 sinks.convert(segment, output, raw_out)
             raw_out.flush()
             os.fsync(raw_out.fileno())
+    if target.exists():  # never replace a finished file: leave the JSONL for a later recovery
+        tmp.unlink()
+        raise FileExistsError(f"{target} exists already; {segment.name} is kept as JSONL")
     os.replace(tmp, target)
     _fsync_dir(target.parent)
     segment.unlink()
@@ -146,6 +149,11 @@ class SegmentWriter:
         serial = 0
         while True:
             path = self.directory / segment_name(self.worker, now, serial)
+            # a segment of the same second may be finished already (its JSONL gone): never reuse
+            # its name, or finishing this one would replace that file
+            if finished_name(path, self.output, self.compression).exists():
+                serial += 1
+                continue
             try:
                 self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
                 break
