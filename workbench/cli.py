@@ -17,7 +17,9 @@ from workbench.errors import WorkbenchError
 
 # verb modules, in the order --help lists them; each later issue adds its own
 VERB_MODULES: tuple[str, ...] = (
+    "workbench.scenario.cli",
     "workbench.ingestor.cli",
+    "workbench.generator.cli",
     "workbench.registry.cli",
 )
 

@@ -1,0 +1,300 @@
+"""``python -m workbench generate``: the load generator, and with ``--blackhole`` its receiver.
+
+A thin shell: flags to a ``GeneratorConfig`` (or ``BlackholeConfig``), the library object run
+on uvloop, SIGINT/SIGTERM turned into a clean stop, the summary printed (one line on stdout)
+and written as JSON with ``--summary-json``. ``--processes N`` re-invokes this verb N times
+(each child one generator process with its own client ids and seed) and merges the summaries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pydantic
+
+from workbench.errors import ConfigError
+from workbench.generator.blackhole import Blackhole, BlackholeConfig
+from workbench.generator.config import (
+    GEN_FORMATS,
+    GeneratorConfig,
+    parse_burst,
+    parse_level_mix,
+    parse_seconds,
+)
+from workbench.generator.generator import Generator
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "generate",
+        help="send realistic logs (TLS TCP, UDP or a file); --blackhole: receive and count them",
+        description="Load generator: realistic logs from a pre-encoded pool, paced, with per-client seqs.",
+    )
+    net = p.add_argument_group("where to")
+    net.add_argument("--address", default="127.0.0.1", help="receiver address (default 127.0.0.1)")
+    net.add_argument("--tcp-port", type=int, default=3001, help="TCP/TLS port (default 3001)")
+    net.add_argument("--udp-port", type=int, default=3002, help="UDP port (default 3002)")
+    net.add_argument("--udp", action="store_true", help="send over UDP (json, raw or syslog lines)")
+    net.add_argument("--no-tls", action="store_true", help="plain TCP instead of TLS")
+    net.add_argument("--ca", type=Path, help="CA file to verify the receiver's certificate")
+    net.add_argument("--insecure", action="store_true", help="TLS without certificate verification")
+    net.add_argument("--ack", action="store_true", help="ack mode: keep frames until acknowledged, resend")
+    net.add_argument("--output", type=Path, help="write the logs to this file instead of the network")
+    net.add_argument("--file-format", choices=("json", "csv", "text"), default="json", help="with --output")
+    what = p.add_argument_group("what")
+    what.add_argument("--format", choices=GEN_FORMATS, default="json", help="wire format (default json)")
+    what.add_argument("--registry", metavar="URL", help="schema registry to take the log schemas from")
+    what.add_argument("--replay", type=Path, metavar="FILE", help="replay the lines of a real log file")
+    what.add_argument("--level-mix", help="level weights, default ERROR=5,WARN=10,INFO=70,DEBUG=15")
+    what.add_argument("--seed", type=int, help="seed of every random choice (printed when generated)")
+    what.add_argument("--client-prefix", help="client ids are PREFIX-<n> (default gen-<random hex>)")
+    what.add_argument("--start-time", help="logical timestamps from this ISO time (reproducible bytes)")
+    what.add_argument("--pool-logs", type=int, default=8192, help="logs pre-encoded before the clock starts")
+    how = p.add_argument_group("how much and how fast")
+    how.add_argument("--batch", type=int, default=100, help="logs per batch (default 100)")
+    how.add_argument(
+        "--interval", type=float, default=1000, help="ms between batches per client (default 1000)"
+    )
+    how.add_argument("--rate", type=float, help="target logs/s over all clients (overrides --interval)")
+    how.add_argument("--count", type=int, help="stop after this many logs")
+    how.add_argument("--duration", help="stop after this long (e.g. 30s, 2m)")
+    how.add_argument("--clients", type=int, default=1, help="concurrent connections (default 1)")
+    how.add_argument("--processes", type=int, default=1, help="generator processes (default 1)")
+    how.add_argument("--burst", help="periodic spikes FACTORx,LENGTH,PERIOD, e.g. 5x,2s,10s")
+    how.add_argument("--max-datagram-bytes", type=int, default=1400, help="UDP datagram limit (default 1400)")
+    rep = p.add_argument_group("reporting")
+    rep.add_argument(
+        "--stats-interval", type=float, default=5.0, help="seconds between stats lines (0: none)"
+    )
+    rep.add_argument("--summary-json", type=Path, help="write the final summary here as JSON")
+    hole = p.add_argument_group("blackhole (receiver)")
+    hole.add_argument(
+        "--blackhole", action="store_true", help="receive, count and discard instead of sending"
+    )
+    hole.add_argument("--tls-dir", type=Path, default=Path(".workbench/tls"),
+                      help="blackhole: where its self-signed certificate lives")  # fmt: skip
+    hole.add_argument("--drop-after", type=int, help="blackhole: drop each connection after N frames")
+    hole.add_argument("--verify", action="store_true", help="blackhole: decode and track every client's seqs")
+    p.set_defaults(func=run)
+    return p
+
+
+def _validation(exc: pydantic.ValidationError) -> ConfigError:
+    err = exc.errors()[0]
+    where = ".".join(str(x) for x in err["loc"]) or "settings"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    return ConfigError(f"{where}: {msg}" if where != "settings" else msg)
+
+
+def config_from_args(args: argparse.Namespace) -> GeneratorConfig:
+    transport = "file" if args.output else ("udp" if args.udp else "tcp")
+    fields: dict[str, Any] = {
+        "address": args.address, "tcp_port": args.tcp_port, "udp_port": args.udp_port, "transport": transport,
+        "tls": not args.no_tls, "ca_file": args.ca, "insecure": args.insecure, "ack": args.ack,
+        "output_file": args.output, "file_format": args.file_format, "format": args.format,
+        "registry_url": args.registry, "replay_file": args.replay, "seed": args.seed,
+        "client_prefix": args.client_prefix, "pool_logs": args.pool_logs, "batch_size": args.batch,
+        "interval_ms": args.interval, "rate_per_second": args.rate, "count": args.count, "clients": args.clients,
+        "max_datagram_bytes": args.max_datagram_bytes, "stats_interval_seconds": args.stats_interval,
+        "summary_json": args.summary_json,
+    }  # fmt: skip
+    if args.level_mix:
+        fields["level_mix"] = parse_level_mix(args.level_mix)
+    if args.duration:
+        fields["duration_seconds"] = parse_seconds(args.duration)
+    if args.burst:
+        fields["burst"] = parse_burst(args.burst)
+    if args.start_time:
+        try:
+            start = dt.datetime.fromisoformat(args.start_time)
+        except ValueError:
+            raise ConfigError(f"--start-time {args.start_time!r} is not an ISO 8601 time") from None
+        fields["start_time"] = start if start.tzinfo else start.replace(tzinfo=dt.UTC)
+    try:
+        return GeneratorConfig(**fields)
+    except pydantic.ValidationError as exc:
+        raise _validation(exc) from None
+
+
+def _loop_factory() -> Any:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux/macOS
+        return None
+    return uvloop.new_event_loop
+
+
+def _run_async(coro: Any) -> Any:
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        return runner.run(coro)
+
+
+def _on_signals(callback: Any) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, callback, sig)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.blackhole:
+        return run_blackhole(args)
+    if args.processes > 1:
+        return run_processes(args)
+    config = config_from_args(args)
+    return _run_async(_generate(config))
+
+
+async def _generate(config: GeneratorConfig) -> int:
+    gen = Generator(config, on_stats=lambda line: print(line, file=sys.stderr, flush=True))
+    seed_note = "given" if config.seed is not None else "generated"
+    print(f"seed={gen.seed} ({seed_note})", file=sys.stderr, flush=True)
+    _on_signals(lambda sig: asyncio.ensure_future(gen.stop(f"signal {signal.Signals(sig).name}")))
+    await gen.prepare()
+    summary = await gen.run()
+    print(gen.stats.line(final=True) + f" seed={summary.seed} stopped_by={summary.stopped_by}", flush=True)
+    return 0
+
+
+def run_blackhole(args: argparse.Namespace) -> int:
+    try:
+        config = BlackholeConfig(
+            address=args.address, tcp_port=args.tcp_port, udp_port=args.udp_port if args.udp else None,
+            tls=not args.no_tls, tls_dir=args.tls_dir, drop_after_frames=args.drop_after, verify=args.verify,
+        )  # fmt: skip
+    except pydantic.ValidationError as exc:
+        raise _validation(exc) from None
+    return _run_async(_blackhole(config, args.stats_interval, args.summary_json))
+
+
+async def _blackhole(config: BlackholeConfig, stats_interval: float, summary_json: Path | None) -> int:
+    hole = Blackhole(config)
+    await hole.start()
+    done = asyncio.Event()
+    _on_signals(lambda sig: done.set())
+    print(f"blackhole listening tcp={hole.tcp_port} udp={hole.udp_port} tls={'on' if config.tls else 'off'}"
+          + (f" cert={hole.cert_file}" if hole.cert_file else ""), flush=True)  # fmt: skip
+    loop = asyncio.get_running_loop()
+    start = last_t = loop.time()
+    last_n = 0
+    while not done.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), stats_interval if stats_interval > 0 else None)
+        now, n = loop.time(), hole.totals.received_logs_total
+        if stats_interval > 0 and not done.is_set():
+            print(f"blackhole t={now - start:.1f}s received={n} logs rate={(n - last_n) / (now - last_t):,.0f} "
+                  f"logs/s conns={len(hole.conns)}", file=sys.stderr, flush=True)  # fmt: skip
+            last_t, last_n = now, n
+    await hole.stop()
+    report = hole.report()
+    print("blackhole summary " + " ".join(f"{k}={v}" for k, v in report["totals"].items()), flush=True)
+    if summary_json is not None:
+        summary_json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def run_processes(args: argparse.Namespace) -> int:
+    """N child generators (``python -m workbench.generator``), signals forwarded, summaries merged."""
+    config_from_args(args)  # validate once, in the parent
+    argv = [a for a in sys.argv[1:] if a != "generate"]
+    n = args.processes
+    counts = [None] * n if args.count is None else [args.count // n + (i < args.count % n) for i in range(n)]
+    prefix = args.client_prefix or f"gen-{secrets.token_hex(4)}"
+    seed = args.seed if args.seed is not None else secrets.randbits(32)
+    print(f"seed={seed} processes={n}", file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        children = []
+        for i in range(n):
+            child = _strip(
+                argv, {"--processes", "--client-prefix", "--seed", "--summary-json", "--count", "--rate"}
+            )
+            child += ["--client-prefix", f"{prefix}-p{i}", "--seed", str(seed + i),
+                      "--summary-json", str(Path(tmp) / f"{i}.json")]  # fmt: skip
+            if counts[i] is not None:
+                child += ["--count", str(counts[i])]
+            if args.rate:
+                child += ["--rate", str(args.rate / n)]
+            children.append(subprocess.Popen([sys.executable, "-m", "workbench.generator", *child]))
+
+        def forward(sig: int, _frame: Any) -> None:
+            for c in children:
+                with contextlib.suppress(ProcessLookupError):
+                    c.send_signal(sig)
+
+        old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            codes = [c.wait() for c in children]
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+        parts = [json.loads(p.read_text()) for p in sorted(Path(tmp).glob("*.json"))]
+    merged = merge_summaries(parts, seed)
+    sent = merged["totals"]["sent_logs_total"]
+    print(f"summary processes={n} sent={sent} logs rate={merged['logs_per_second']:,.0f} logs/s", flush=True)
+    if args.summary_json:
+        args.summary_json.write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
+    return max(codes)
+
+
+def _strip(argv: list[str], options: set[str]) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        name = a.split("=", 1)[0]
+        if name in options:
+            skip = "=" not in a
+            continue
+        out.append(a)
+    return out
+
+
+def merge_summaries(parts: list[dict[str, Any]], seed: int) -> dict[str, Any]:
+    if not parts:
+        raise ConfigError("no generator process wrote a summary")
+    totals: dict[str, int] = {}
+    for p in parts:
+        for k, v in p["totals"].items():
+            totals[k] = totals.get(k, 0) + v
+    duration = max(p["duration_seconds"] for p in parts)
+    return {
+        **{k: parts[0][k] for k in ("version", "format", "transport", "tls", "ack", "schema_source")},
+        "seed": seed,
+        "process_seeds": [p["seed"] for p in parts],
+        "processes": len(parts),
+        "duration_seconds": duration,
+        "logs_per_second": round(totals.get("sent_logs_total", 0) / max(duration, 1e-9), 1),
+        "mb_per_second": round(totals.get("sent_bytes_total", 0) / max(duration, 1e-9) / 1e6, 3),
+        "stopped_by": ",".join(sorted({p["stopped_by"] for p in parts})),
+        "totals": totals,
+        "clients": [c for p in parts for c in p["clients"]],
+    }
+
+
+def main_standalone(argv: list[str] | None = None) -> None:
+    """The ``generate`` verb alone, as the workbench CLI runs it (one error line, exit code)."""
+    from workbench.errors import WorkbenchError
+
+    parser = argparse.ArgumentParser(prog="python -m workbench.generator")
+    sub = parser.add_subparsers(dest="verb")
+    add_parser(sub)
+    args = parser.parse_args(["generate", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        code = args.func(args)
+    except WorkbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    raise SystemExit(code or 0)
