@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 
 ## the main job: the quickstart on embedded defaults
 run: venv
-	$(PY) -m workbench demo
+	$(PY) -m workbench run scenarios/quickstart.yaml
 
 ## the whole test suite, slow end-to-end tests included
 test: venv
@@ -28,8 +28,11 @@ test: venv
 test-fast: venv
 	$(PY) -m pytest -q -m "not slow"
 
+## benchmarks (not tests): codec speeds, generator into the blackhole, ingestor per format
 bench: venv
 	$(PY) bench/codecs.py
+	$(PY) bench/generator.py
+	$(PY) bench/ingest.py
 
 lint: venv
 	$(PY) -m ruff check workbench tests bench

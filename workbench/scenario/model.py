@@ -1,0 +1,216 @@
+"""The scenario: what a run starts, how long, what it varies; loaded from YAML with located errors.
+
+A scenario names the components (registry, ingestor, generator groups), how long a cell runs,
+and a ``matrix``: settings varied over lists, every combination run as one cell after another.
+Matrix keys are dotted paths into the scenario (``ingestor.workers``, ``generators.0.batch``);
+a bare key (``format``, ``protocol``, ``batch``, ``clients``, ``rate``, ``ack``) applies to every
+generator group. ``docs/scenario.md`` is the reference; ``docs/scenario.schema.json`` (exported
+by ``python -m workbench run --schema``) lets editors complete it.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from workbench.errors import ConfigError
+from workbench.units import parse_bytes, parse_seconds
+
+Seconds = Annotated[float, BeforeValidator(parse_seconds)]
+Bytes = Annotated[int, BeforeValidator(parse_bytes)]
+GENERATOR_KEYS = (
+    "format",
+    "protocol",
+    "batch",
+    "clients",
+    "rate",
+    "interval_ms",
+    "ack",
+    "processes",
+    "burst",
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RegistrySettings(_Model):
+    enabled: bool = True
+    port: int = Field(0, ge=0, le=65535)
+
+
+class IngestorSettings(_Model):
+    workers: int = Field(1, ge=0, description="worker processes; 0 = inside the ingestor's own process")
+    tls: bool = True
+    output: Literal["jsonl", "csv", "text", "parquet"] = "jsonl"
+    rotate: Bytes = Field(50_000_000, description="rotate segments at this size, e.g. 50MB")
+    compression: Literal["zstd", "gzip", "none"] = "zstd"
+    compression_level: int = 3
+    overflow: Literal["block", "drop"] = "block"
+    max_queue_logs: int = Field(1_000_000, ge=1)
+    use_registry: bool = Field(
+        True, description="validate against the registry's schemas when a registry runs"
+    )
+
+
+class GeneratorGroup(_Model):
+    name: str = "gen"
+    format: Literal["json", "proto", "avro", "raw", "syslog", "journald"] = "json"
+    protocol: Literal["tcp", "udp"] = "tcp"
+    clients: int = Field(1, ge=1)
+    processes: int = Field(1, ge=1, description="generator processes (subprocess placement)")
+    batch: int = Field(100, ge=1)
+    interval_ms: float = Field(1000, ge=0)
+    rate: float | None = Field(None, gt=0, description="logs/s for the whole group; overrides interval_ms")
+    count: int | None = Field(None, ge=1, description="logs per client; else the cell's duration")
+    burst: str | None = Field(None, description="e.g. 5x,2s,10s: x5 for 2 s every 10 s")
+    ack: bool = False
+    level_mix: dict[str, float] | None = None
+
+
+class Placement(_Model):
+    type: Literal["inprocess", "subprocess"] = "subprocess"
+
+
+class Scenario(_Model):
+    name: str
+    description: str = ""
+    duration: Seconds = Field(10.0, gt=0, description="how long generators send in each cell")
+    warmup: Seconds = Field(0.0, ge=0, description="sending before measurement starts")
+    seed: int | None = None
+    placement: Placement = Placement()
+    registry: RegistrySettings = RegistrySettings()
+    ingestor: IngestorSettings = IngestorSettings()
+    generators: list[GeneratorGroup] = Field(default_factory=lambda: [GeneratorGroup()], min_length=1)
+    matrix: dict[str, list[Any]] = Field(default_factory=dict)
+
+
+class Cell(_Model):
+    """One combination of the matrix: the scenario with its values applied."""
+
+    index: int
+    name: str
+    values: dict[str, Any]
+    scenario: Scenario
+
+
+def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
+    keys = path.split(".")
+    node: Any = data
+    for key in keys[:-1]:
+        node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})
+    last = keys[-1]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def _label(value: Any) -> str:
+    return str(value).replace(" ", "").replace("/", "-")
+
+
+def expand(scenario: Scenario) -> list[Cell]:
+    """Every combination of the matrix, in order (the first key varies slowest)."""
+    if not scenario.matrix:
+        return [Cell(index=0, name="base", values={}, scenario=scenario)]
+    keys = list(scenario.matrix)
+    cells = []
+    base = scenario.model_dump(exclude={"matrix"})
+    for i, combo in enumerate(itertools.product(*(scenario.matrix[k] for k in keys))):
+        data = copy.deepcopy(base)
+        for key, value in zip(keys, combo, strict=True):
+            if "." in key:
+                _set_path(data, key, value)
+            else:
+                for group in data["generators"]:
+                    group[key] = value
+        try:
+            cell_scenario = Scenario.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(f"scenario {scenario.name}: matrix cell {dict(zip(keys, combo, strict=True))}: "
+                              f"{_first_error(exc)}") from None  # fmt: skip
+        name = "-".join(f"{k.split('.')[-1]}={_label(v)}" for k, v in zip(keys, combo, strict=True))
+        cells.append(
+            Cell(index=i, name=name, values=dict(zip(keys, combo, strict=True)), scenario=cell_scenario)
+        )
+    return cells
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    return f"{'.'.join(map(str, err['loc']))}: {err['msg']}"
+
+
+def _check_matrix_keys(scenario: Scenario) -> None:
+    for key in scenario.matrix:
+        if "." not in key and key not in GeneratorGroup.model_fields:
+            raise ConfigError(
+                f"scenario {scenario.name}: matrix key {key!r} is neither a generator setting "
+                f"({', '.join(GENERATOR_KEYS)}, ...) nor a dotted path such as ingestor.workers"
+            )
+        if not scenario.matrix[key]:
+            raise ConfigError(f"scenario {scenario.name}: matrix key {key!r} has no values")
+
+
+def _node_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """The YAML line (1-based) of the node at a pydantic error location, or its nearest parent."""
+    node, line = root, None
+    for part in loc:
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            nxt = None
+            for k, v in node.value:
+                if k.value == str(part):
+                    nxt, line = v, k.start_mark.line + 1
+                    break
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            break
+    if node is not None:
+        line = node.start_mark.line + 1
+    return line
+
+
+def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
+    """Parse YAML text; errors say the file, the line, the setting and what is wrong."""
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a scenario is a YAML mapping (name:, duration:, generators:, ...)")
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err["loc"])
+        line = _node_line(root, loc)
+        where = f"{source}:{line}" if line else source
+        what = ".".join(map(str, loc))
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown setting (a typo?)"
+        raise ConfigError(f"{where}: {what}: {msg}") from None
+    _check_matrix_keys(scenario)
+    return scenario
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read scenario {p}: {exc.strerror}") from None
+    return parse_scenario(text, str(p))

@@ -1,0 +1,134 @@
+"""Results folders: self-describing, written once, read by any Parquet reader.
+
+``results/<run-id>/`` holds ``scenario.yaml`` (as run, with its seed and placement),
+``summary.parquet`` (one row per cell), ``timeseries.parquet`` (metric samples, one row per cell
+and second), ``clients.parquet`` (per-client accounting), ``env.json`` (versions, CPU, git
+revision) and ``logs/`` (component logs). ``FORMAT_VERSION`` changes when a column changes:
+
+* 1: first version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import yaml
+
+from workbench.scenario.model import Scenario
+
+FORMAT_VERSION = 1
+SUMMARY_COLUMNS = (
+    "cell", "status", "format", "protocol", "batch", "clients", "workers", "duration_s", "sent", "stored", "lost",
+    "duplicated", "rejected", "dropped", "logs_per_sec", "mb_per_sec", "latency_p50_us", "latency_p99_us",
+    "cpu_percent", "rss_mb", "compression_ratio",
+)  # fmt: skip
+PACKAGES = (
+    "workbench",
+    "msgspec",
+    "pyarrow",
+    "polars",
+    "zstandard",
+    "fastavro",
+    "protobuf",
+    "uvloop",
+    "aiohttp",
+)
+
+
+def new_run_dir(results_dir: Path, name: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = results_dir / f"{name}-{stamp}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    path.mkdir(parents=True)
+    return path
+
+
+def write_scenario(run_dir: Path, scenario: Scenario, seed: int, placement: str) -> None:
+    data = scenario.model_dump(mode="json")
+    data["seed"] = seed
+    data["placement"] = {"type": placement}
+    (run_dir / "scenario.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    (run_dir / "env.json").write_text(json.dumps(environment(), indent=2) + "\n", encoding="utf-8")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _git_revision() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def environment() -> dict[str, Any]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "format_version": FORMAT_VERSION,
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "cpu_model": _cpu_model(),
+        "cores": os.cpu_count(),
+        "git_revision": _git_revision(),
+        "packages": versions,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def write_results(run_dir: Path, rows: list[dict[str, Any]], samples: list[dict[str, Any]],
+                  clients: list[dict[str, Any]]) -> tuple[pl.DataFrame, pl.DataFrame]:  # fmt: skip
+    summary = pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame({"cell": []})
+    for col in SUMMARY_COLUMNS:
+        if col not in summary.columns:
+            summary = summary.with_columns(pl.lit(None).alias(col))
+    summary = summary.with_columns(pl.lit(FORMAT_VERSION).alias("format_version"))
+    timeseries = (
+        pl.DataFrame(samples, infer_schema_length=None) if samples else pl.DataFrame({"cell": [], "t": []})
+    )
+    summary.write_parquet(run_dir / "summary.parquet")
+    timeseries.write_parquet(run_dir / "timeseries.parquet")
+    pl.DataFrame(clients, infer_schema_length=None).write_parquet(
+        run_dir / "clients.parquet"
+    ) if clients else None
+    return summary, timeseries
+
+
+def format_table(summary: pl.DataFrame) -> str:
+    cols = [("cell", "cell", "{}"), ("status", "status", "{}"), ("sent", "sent", "{:,}"), ("stored", "stored", "{:,}"),
+            ("lost", "lost", "{:,}"), ("dup", "duplicated", "{:,}"), ("rej", "rejected", "{:,}"),
+            ("drop", "dropped", "{:,}"), ("logs/s", "logs_per_sec", "{:,.0f}"), ("MB/s", "mb_per_sec", "{:.2f}"),
+            ("p99 µs", "latency_p99_us", "{:,.0f}"), ("CPU %", "cpu_percent", "{:.0f}"), ("RSS MB", "rss_mb", "{:.0f}"),
+            ("zstd x", "compression_ratio", "{:.1f}")]  # fmt: skip
+    table = [[title for title, _, _ in cols]]
+    for row in summary.iter_rows(named=True):
+        table.append([fmt.format(row[key]) if row.get(key) is not None else "-" for _, key, fmt in cols])
+    widths = [max(len(r[i]) for r in table) for i in range(len(cols))]
+    lines = ["  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths, strict=True)))
+             for r in table]  # fmt: skip
+    return "\n".join(lines)

@@ -1,0 +1,284 @@
+"""Run a scenario: cell after cell, start → measure → stop → account, results to Parquet.
+
+Per cell: registry (once per run) → ingestor → generators; samples the ingestor's
+``/metrics.json`` and the CPU/RSS of its processes every second while the generators run;
+stops everything gracefully; reads every output file for the exact accounting. Ctrl-C or a
+failing component stops whatever runs (no process left behind) and the cell is recorded as
+failed with its reason. Results: ``results/<run-id>/`` (see ``workbench.scenario.results``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+
+from workbench.errors import WorkbenchError
+from workbench.ingestor.config import IngestorConfig
+from workbench.scenario import results
+from workbench.scenario.accounting import account, read_stored
+from workbench.scenario.model import Cell, GeneratorGroup, Scenario, expand
+from workbench.scenario.placement import ComponentFailed, IngestorHandle, Placement, make_placement
+from workbench.scenario.progress import Progress
+
+
+@dataclass
+class CellResult:
+    row: dict[str, Any]
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    clients: list[dict[str, Any]] = field(default_factory=list)
+
+
+def generator_args(
+    group: GeneratorGroup, ing: IngestorHandle, scenario: Scenario, seed: int, prefix: str
+) -> list[str]:
+    args = ["--format", group.format, "--batch", str(group.batch), "--clients", str(group.clients),
+            "--seed", str(seed), "--client-prefix", prefix, "--address", "127.0.0.1"]  # fmt: skip
+    if group.protocol == "udp":
+        if ing.udp_port is None:
+            raise ComponentFailed("a UDP generator group needs the ingestor's UDP port")
+        args += ["--udp", "--udp-port", str(ing.udp_port)]
+    else:
+        args += ["--tcp-port", str(ing.tcp_port)]
+        if ing.cert_path:
+            args += ["--ca", ing.cert_path]
+        else:
+            args.append("--no-tls")
+    if group.rate is not None:
+        args += ["--rate", str(group.rate)]
+    else:
+        args += ["--interval", str(group.interval_ms)]
+    if group.count is not None:
+        args += ["--count", str(group.count * group.clients)]
+    else:
+        args += ["--duration", f"{scenario.warmup + scenario.duration}s"]
+    if group.burst:
+        args += ["--burst", group.burst]
+    if group.ack:
+        args.append("--ack")
+    if group.processes > 1:
+        args += ["--processes", str(group.processes)]
+    if group.level_mix:
+        args += ["--level-mix", ",".join(f"{k}={v}" for k, v in group.level_mix.items())]
+    return args
+
+
+def _proc_tree(pids: list[int]) -> list[psutil.Process]:
+    procs: list[psutil.Process] = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            p = psutil.Process(pid)
+            procs.append(p)
+            procs.extend(p.children(recursive=True))
+    return procs
+
+
+class Sampler:
+    """Samples the ingestor's metrics and its processes' CPU and memory once a second."""
+
+    def __init__(self, ing: IngestorHandle, cell: Cell, progress: Progress) -> None:
+        self.ing = ing
+        self.cell = cell
+        self.progress = progress
+        self.samples: list[dict[str, Any]] = []
+        self._procs: dict[int, psutil.Process] = {}
+        self._t0 = time.monotonic()
+
+    def _resources(self) -> tuple[float, float]:
+        cpu = rss = 0.0
+        for p in _proc_tree(self.ing.pids):
+            proc = self._procs.setdefault(p.pid, p)
+            with contextlib.suppress(psutil.Error):
+                cpu += proc.cpu_percent(None)
+                rss += proc.memory_info().rss
+        return cpu, rss / 1e6
+
+    async def run(self, session: aiohttp.ClientSession) -> None:
+        self._resources()  # prime cpu_percent
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                async with session.get(f"{self.ing.http_url}/metrics.json") as r:
+                    snap = await r.json()
+            except (aiohttp.ClientError, TimeoutError):
+                continue
+            cpu, rss = self._resources()
+            t = snap["totals"]
+            g = snap["gauges"]
+            sample = {
+                "cell": self.cell.name, "t": round(time.monotonic() - self._t0, 3),
+                "logs_total": t["logs"], "bytes_total": t["bytes"], "rejected_total": t["rejected"],
+                "dropped_total": t["dropped"], "logs_per_sec": snap["logs_per_sec"], "mb_per_sec": snap["mb_per_sec"],
+                "latency_us": snap["latency_us"], "queue_length": g["queue_length"], "connections": g["connections_active"],
+                "cpu_percent": cpu, "rss_mb": rss,
+            }  # fmt: skip
+            self.samples.append(sample)
+            self.progress.update(sample["t"], sample["logs_per_sec"], sample["logs_total"])
+
+
+async def run_cell(cell: Cell, placement: Placement, run_dir: Path, registry_url: str | None, seed: int,
+                   progress: Progress) -> CellResult:  # fmt: skip
+    s = cell.scenario
+    cell_dir = run_dir / "cells" / f"{cell.index:03d}-{cell.name}"
+    data_dir = cell_dir / "data"
+    cfg = IngestorConfig(
+        data_dir=data_dir, tcp_port=0, udp_port=0, http_port=0, workers=s.ingestor.workers, tls=s.ingestor.tls,
+        output=s.ingestor.output, rotate_bytes=s.ingestor.rotate, compression=s.ingestor.compression,
+        compression_level=s.ingestor.compression_level, overflow=s.ingestor.overflow,
+        max_queue_logs=s.ingestor.max_queue_logs, stats_line=False,
+        registry_url=registry_url if s.ingestor.use_registry else None,
+    )  # fmt: skip
+    ing = await placement.start_ingestor(cfg)
+    sampler = Sampler(ing, cell, progress)
+    gen_results = []
+    started = time.monotonic()
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+        sampling = asyncio.create_task(sampler.run(session))
+        try:
+            runs = []
+            for gi, group in enumerate(s.generators):
+                args = generator_args(
+                    group, ing, s, seed + cell.index * 1000 + gi, f"c{cell.index}-{group.name}{gi}"
+                )
+                runs.append(
+                    placement.run_generator(
+                        args, f"generator-{cell.index}-{gi}", cell_dir / f"generator-{gi}.json"
+                    )
+                )
+            cell_dir.mkdir(parents=True, exist_ok=True)
+            gen_results = await asyncio.gather(*runs)
+        finally:
+            sampling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampling
+    sent_seconds = time.monotonic() - started
+    await placement.stop_ingestor(ing)
+    stored = await asyncio.get_running_loop().run_in_executor(None, read_stored, data_dir)
+    sent = {}
+    for r in gen_results:
+        for c in r.summary["clients"]:
+            sent[c["client_id"]] = {"sent": c["sent_logs"], "first_seq": c.get("first_seq")}
+    acc = account(sent, stored, ing.final.get("rejected", 0), ing.final.get("dropped", 0))
+    samples = sampler.samples
+    gen_seconds = max((float(r.summary.get("duration_seconds") or 0) for r in gen_results), default=0.0) or sent_seconds
+    logs_per_sec, mb_per_sec = acc["stored"] / gen_seconds, 0.0
+    measured = _window(samples, s.warmup)
+    if len(measured) > 1:
+        span = measured[-1]["t"] - measured[0]["t"]
+        mb_per_sec = (measured[-1]["bytes_total"] - measured[0]["bytes_total"]) / span / 1e6
+        if s.warmup > 0:
+            logs_per_sec = (measured[-1]["logs_total"] - measured[0]["logs_total"]) / span
+    busy = [x for x in measured if x["logs_per_sec"] > 0] or measured
+    g0 = s.generators[0]
+    row = {
+        "cell": cell.name, "cell_index": cell.index, "status": "ok", "reason": "",
+        "format": ",".join(sorted({g.format for g in s.generators})),
+        "protocol": ",".join(sorted({g.protocol for g in s.generators})),
+        "batch": g0.batch, "clients": sum(g.clients for g in s.generators), "workers": s.ingestor.workers,
+        "ack": any(g.ack for g in s.generators), "duration_s": round(sent_seconds, 3),
+        "sent": acc["sent"], "stored": acc["stored"], "lost": acc["lost"], "duplicated": acc["duplicated"],
+        "reordered": acc["reordered"], "rejected": acc["rejected"], "dropped": acc["dropped"],
+        "ingestor_stored": ing.final.get("stored"),
+        "logs_per_sec": logs_per_sec, "mb_per_sec": mb_per_sec,
+        "latency_p50_us": stored.latency_us["p50"], "latency_p90_us": stored.latency_us["p90"],
+        "latency_p99_us": stored.latency_us["p99"], "latency_max_us": stored.latency_us["max"],
+        "cpu_percent": sum(x["cpu_percent"] for x in busy) / len(busy) if busy else 0.0,
+        "rss_mb": max((x["rss_mb"] for x in samples), default=0.0),
+        "compression_ratio": stored.compression_ratio, "disk_bytes": stored.disk_bytes,
+        "matrix": str(cell.values),
+    }  # fmt: skip
+    if row["logs_per_sec"] and row["cpu_percent"]:
+        row["cpu_seconds_per_million"] = row["cpu_percent"] / 100 / row["logs_per_sec"] * 1e6
+    else:
+        row["cpu_seconds_per_million"] = 0.0
+    clients = [{"cell": cell.name, **c} for c in acc["clients"]]
+    return CellResult(row, samples, clients)
+
+
+def _window(samples: list[dict[str, Any]], warmup: float) -> list[dict[str, Any]]:
+    """The samples of the measured window: from the first log stored plus the warm-up, to the last increase."""
+    started = next((i for i, x in enumerate(samples) if x["logs_total"] > 0), None)
+    if started is None:
+        return []
+    t0 = samples[started]["t"] + warmup
+    last = max(i for i, x in enumerate(samples) if x["logs_total"] >= samples[-1]["logs_total"])
+    return [x for x in samples[max(0, started - 1) : last + 1] if x["t"] >= t0 - 1.0]
+
+
+@dataclass
+class RunResult:
+    path: Path
+    summary: Any  # polars DataFrame
+    timeseries: Any
+
+
+async def run_async(scenario: Scenario, results_dir: Path = Path("results"), placement_kind: str | None = None,
+                    quiet: bool = False) -> RunResult:  # fmt: skip
+    seed = scenario.seed if scenario.seed is not None else random.SystemRandom().randrange(1, 2**31)
+    run_dir = results.new_run_dir(results_dir, scenario.name)
+    cells = expand(scenario)
+    kind = placement_kind or scenario.placement.type
+    placement = make_placement(kind, run_dir / "logs")
+    results.write_scenario(run_dir, scenario, seed, kind)
+    progress = Progress(len(cells), scenario.warmup + scenario.duration, quiet=quiet)
+    rows, samples, clients = [], [], []
+    try:
+        registry_url = None
+        if scenario.registry.enabled:
+            registry_url = await placement.start_registry(run_dir / "registry", scenario.registry.port)
+        for cell in cells:
+            progress.start_cell(cell.index, cell.name)
+            try:
+                res = await run_cell(cell, placement, run_dir, registry_url, seed, progress)
+            except (ComponentFailed, WorkbenchError, OSError) as exc:
+                progress.end_cell(f"FAILED: {exc}")
+                await placement.close()
+                rows.append(
+                    {"cell": cell.name, "cell_index": cell.index, "status": "failed", "reason": str(exc)}
+                )
+                if scenario.registry.enabled:  # the registry went down with the others
+                    registry_url = await placement.start_registry(
+                        run_dir / "registry", scenario.registry.port
+                    )
+                continue
+            progress.end_cell(
+                f"{res.row['stored']:,} stored, {res.row['logs_per_sec']:,.0f} logs/s, lost {res.row['lost']}"
+            )
+            rows.append(res.row)
+            samples.extend(res.samples)
+            clients.extend(res.clients)
+    finally:
+        await placement.close()
+    summary, timeseries = results.write_results(run_dir, rows, samples, clients)
+    if not quiet:
+        print(results.format_table(summary), flush=True)
+        print(f"results: {run_dir}", flush=True)
+    return RunResult(run_dir, summary, timeseries)
+
+
+def run_scenario(scenario: Scenario | str | Path, results_dir: str | Path = "results", placement: str | None = None,
+                 quiet: bool = False) -> RunResult:  # fmt: skip
+    """Run a scenario (a model or a YAML path) to the end; works inside Jupyter's running loop too."""
+    from workbench.scenario.model import load_scenario
+
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    coro_args = (sc, Path(results_dir), placement, quiet)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(run_async(*coro_args))
+    # a running loop (a notebook): run in a thread with its own loop
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(run_async(*coro_args))).result()
+
+
+__all__ = ["RunResult", "run_scenario"]
