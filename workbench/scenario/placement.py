@@ -210,10 +210,12 @@ class InProcessPlacement:
         self._ingestor = None
 
     async def run_generator(self, args: list[str], name: str, summary_path: Path) -> GeneratorResult:
-        from workbench.generator.cli import build_config_from_argv
+        from workbench.cli import build_parser
+        from workbench.generator.cli import config_from_args
         from workbench.generator.generator import Generator
 
-        config = build_config_from_argv(args)
+        # the same flags as the subprocess placement, parsed by the generate verb itself
+        config = config_from_args(build_parser().parse_args(["generate", *args, "--stats-interval", "0"]))
         summary = await Generator(config).run()
         summary.write_json(summary_path)
         return GeneratorResult(summary.as_dict(), [os.getpid()])

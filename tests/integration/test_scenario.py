@@ -1,0 +1,163 @@
+"""The scenario runner end to end: validation, matrix, both placements, exact accounting, results."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import psutil
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+
+from workbench.errors import ConfigError
+from workbench.scenario.accounting import account, read_stored
+from workbench.scenario.model import expand, parse_scenario
+from workbench.scenario.runner import run_scenario
+
+TINY = """
+name: tiny
+duration: 2s
+seed: 7
+placement: {{type: {placement}}}
+registry: {{enabled: {registry}}}
+ingestor: {{workers: {workers}, rotate: 64KB}}
+generators:
+  - name: g
+    clients: 2
+    batch: 50
+    rate: 2000
+matrix:
+  format: [json, proto]
+"""
+
+
+def test_unknown_key_names_the_line() -> None:
+    with pytest.raises(ConfigError, match=r"x.yaml:4: ingestor.wrokers: unknown setting"):
+        parse_scenario("name: t\nduration: 1s\ningestor:\n  wrokers: 2\n", "x.yaml")
+
+
+def test_bad_value_names_the_line_and_setting() -> None:
+    text = "name: t\ngenerators:\n  - format: json\n  - format: xml\n"
+    with pytest.raises(ConfigError, match=r"x.yaml:4: generators.1.format: Input should be"):
+        parse_scenario(text, "x.yaml")
+
+
+def test_bad_duration_and_matrix_key() -> None:
+    with pytest.raises(ConfigError, match="not a duration"):
+        parse_scenario("name: t\nduration: soon\n", "x.yaml")
+    with pytest.raises(ConfigError, match="matrix key 'fromat'"):
+        parse_scenario("name: t\nmatrix:\n  fromat: [json]\n", "x.yaml")
+    with pytest.raises(ConfigError, match="matrix cell"):
+        expand(parse_scenario("name: t\nmatrix:\n  format: [json, xml]\n"))
+
+
+def test_matrix_expands_every_combination_in_order() -> None:
+    sc = parse_scenario(
+        "name: t\ngenerators: [{name: a}, {name: b}]\n"
+        "matrix:\n  format: [json, proto]\n  batch: [1, 10, 100]\n  ingestor.workers: [1, 2]\n"
+    )
+    cells = expand(sc)
+    assert len(cells) == 12
+    assert cells[0].name == "format=json-batch=1-workers=1"
+    assert cells[-1].name == "format=proto-batch=100-workers=2"
+    for cell in cells:
+        assert {g.format for g in cell.scenario.generators} == {cell.values["format"]}
+        assert all(g.batch == cell.values["batch"] for g in cell.scenario.generators)
+        assert cell.scenario.ingestor.workers == cell.values["ingestor.workers"]
+
+
+def _write_segment(path: Path, rows: list[tuple[str, int]], compress: bool) -> None:
+    lines = b"".join(
+        json.dumps({"timestamp": "2025-01-01T00:00:00Z", "level": "INFO", "service": "s", "message": "m", "host": "h",
+                    "client_id": c, "seq": q, "received_at": "2025-01-01T00:00:00.001Z"}).encode() + b"\n"
+        for c, q in rows
+    )  # fmt: skip
+    path.write_bytes(zstandard.ZstdCompressor().compress(lines) if compress else lines)
+
+
+def test_accounting_is_exact_with_injected_loss_duplicates_and_reordering(tmp_path: Path) -> None:
+    a = [("a", i) for i in range(100) if i not in (10, 11, 12)]  # 3 lost
+    a += [("a", 50), ("a", 51)]  # 2 duplicates, and the seq goes down once
+    b = [("b", i) for i in range(40)]
+    _write_segment(tmp_path / "log_0_20250101_000000.jsonl.zst", a[:60], compress=True)
+    _write_segment(tmp_path / "log_0_20250101_000001.jsonl.zst", a[60:], compress=True)
+    _write_segment(tmp_path / "log_1_20250101_000000.jsonl", b, compress=False)
+    stored = read_stored(tmp_path)
+    acc = account({"a": {"sent": 100}, "b": {"sent": 40}, "c": {"sent": 5}}, stored, rejected=1, dropped=2)
+    by = {c["client_id"]: c for c in acc["clients"]}
+    assert by["a"] == {"client_id": "a", "sent": 100, "stored": 97, "duplicated": 2, "reordered": 1,
+                       "missing": 3, "unexpected": 0}  # fmt: skip
+    assert by["b"]["stored"] == 40 and by["b"]["missing"] == 0 and by["b"]["duplicated"] == 0
+    assert by["c"]["stored"] == 0 and by["c"]["missing"] == 5
+    assert acc["sent"] == 145 and acc["stored"] == 137 and acc["duplicated"] == 2
+    assert acc["lost"] == 145 - 137 - 1 - 2
+    assert stored.latency_us["p50"] == 1000.0
+    assert stored.compression_ratio > 1.0
+
+
+def _check_results(run_dir: Path) -> pl.DataFrame:
+    summary = pl.read_parquet(run_dir / "summary.parquet")
+    arrow = pq.read_table(run_dir / "summary.parquet")  # a second Parquet reader
+    assert arrow.num_rows == summary.height
+    for col in ("cell", "format", "protocol", "batch", "clients", "duration_s", "sent", "stored", "lost", "duplicated",
+                "rejected", "dropped", "logs_per_sec", "mb_per_sec", "latency_p50_us", "latency_p99_us",
+                "cpu_percent", "rss_mb", "compression_ratio"):  # fmt: skip
+        assert col in summary.columns, col
+    ts = pq.read_table(run_dir / "timeseries.parquet").to_pydict()
+    assert ts["cell"] and len(ts["t"]) == len(ts["cell"])
+    env = json.loads((run_dir / "env.json").read_text())
+    assert env["format_version"] == 1 and env["cores"] and env["python"]
+    assert (run_dir / "scenario.yaml").is_file()
+    return summary
+
+
+@pytest.mark.slow
+def test_inprocess_run_accounts_for_every_log(tmp_path: Path) -> None:
+    sc = parse_scenario(TINY.format(placement="inprocess", registry="false", workers=0))
+    result = run_scenario(sc, tmp_path, quiet=True)
+    summary = _check_results(result.path)
+    assert summary["status"].to_list() == ["ok", "ok"]
+    assert summary["format"].to_list() == ["json", "proto"]
+    for row in summary.iter_rows(named=True):
+        assert row["sent"] > 1000
+        assert row["stored"] == row["sent"] and row["lost"] == 0 and row["duplicated"] == 0
+
+
+@pytest.mark.slow
+def test_subprocess_run_with_registry_and_worker_processes(tmp_path: Path) -> None:
+    sc = parse_scenario(TINY.format(placement="subprocess", registry="true", workers=2))
+    result = run_scenario(sc, tmp_path, quiet=True)
+    summary = _check_results(result.path)
+    for row in summary.iter_rows(named=True):
+        assert row["status"] == "ok", row["reason"]
+        assert row["stored"] == row["sent"] > 1000 and row["lost"] == 0
+        assert row["compression_ratio"] > 2
+    assert (result.path / "logs" / "ingestor.log").is_file()
+
+
+@pytest.mark.slow
+def test_ctrl_c_leaves_no_process_behind(tmp_path: Path) -> None:
+    scenario = tmp_path / "long.yaml"
+    scenario.write_text(TINY.format(placement="subprocess", registry="true", workers=2).replace("2s", "60s"))
+    proc = subprocess.Popen([sys.executable, "-m", "workbench", "run", str(scenario), "--results-dir", str(tmp_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    me = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 60
+    descendants: list[psutil.Process] = []
+    while time.monotonic() < deadline:  # until the ingestor's workers and a generator run
+        descendants = me.children(recursive=True)
+        if len(descendants) >= 5:
+            break
+        time.sleep(0.2)
+    assert len(descendants) >= 5, [p.cmdline() for p in descendants]
+    os.kill(proc.pid, signal.SIGINT)
+    proc.wait(timeout=90)
+    _gone, alive = psutil.wait_procs(descendants, timeout=30)
+    assert not alive, [p.cmdline() for p in alive]
