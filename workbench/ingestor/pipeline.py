@@ -100,14 +100,15 @@ class Pipeline:
 
     def submit(self, batch: Batch) -> bool:
         """Queue a batch (loop thread). False when it was dropped for overflow."""
-        if self.queued_logs + batch.logs > self.max_queue_logs and self.overflow == "drop":
+        if self.overflow == "drop" and self.queued_logs and self.queued_logs + batch.logs > self.max_queue_logs:
             self.metrics.add("dropped", batch.logs, "queue_full")
             return False
         with self._cond:
+            was_empty = not self.queue
             self.queue.append(batch)
             self.queued_logs += batch.logs
             self.queued_bytes += len(batch.data)
-            if self.queued_bytes >= self.flush_bytes:
+            if was_empty or self.queued_bytes >= self.flush_bytes:
                 self._cond.notify()
         g = self.metrics.gauges
         g["queue_length"] = self.queued_logs

@@ -94,6 +94,7 @@ class IngestProtocol(asyncio.Protocol):
         from workbench.codecs.base import RecordError
 
         fmt = self.session.fmt if self.session else "unknown"
+        self.session = None  # closing a TLS transport calls eof_received: nothing more to decode
         self.w.rejects.record([RecordError(0, "framing", reason, b"")], fmt, self.kind, self.peer)
         log.warning("closing connection from %s: %s", self.peer, reason)
         self.close()

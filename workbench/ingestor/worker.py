@@ -133,9 +133,10 @@ class WorkerRuntime:
         while self.state.connections and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         for conn in list(self.state.connections):
-            if conn.session is not None:
+            session, conn.session = conn.session, None  # decoded once here, not again on close
+            if session is not None:
                 with contextlib.suppress(Exception):
-                    conn.session.eof()
+                    session.eof()
             conn.close()
         for server in self._servers:
             with contextlib.suppress(Exception):

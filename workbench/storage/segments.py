@@ -162,6 +162,18 @@ class SegmentWriter:
         self._path, self._size = path, 0
 
     def write(self, data: bytes) -> None:
+        """Append whole lines, rotating at a line boundary once ``rotate_bytes`` is reached."""
+        while data:
+            room = self.rotate_bytes - self._size
+            if len(data) <= room:
+                self._append(data)
+                break
+            # fill this segment up to the last line that fits (at least one line), then rotate
+            cut = data.rfind(b"\n", 0, max(room, 0)) + 1 or data.find(b"\n") + 1 or len(data)
+            self._append(data[:cut])
+            data = data[cut:]
+
+    def _append(self, data: bytes) -> None:
         """Append whole lines; raises OSError (e.g. ENOSPC) with nothing half-counted."""
         if self._fd is None:
             self._open()
@@ -223,7 +235,8 @@ class SegmentWriter:
 
     def recover(self, own_only: bool = True) -> list[Path]:
         """Finish segments a crash left behind (of this worker, or of any when ``own_only`` is False)."""
-        for tmp in self.directory.glob(f"*{TMP_SUFFIX}"):
+        pattern = f"log_*{TMP_SUFFIX}" if not own_only else f"log_{self.worker}_*{TMP_SUFFIX}"
+        for tmp in self.directory.glob(pattern):  # another live worker's compression is not ours to undo
             tmp.unlink(missing_ok=True)
         found: list[Path] = []
         for path in sorted(self.directory.glob("log_*.jsonl")):
