@@ -136,16 +136,21 @@ def test_sigkill_worker_is_restarted_no_acked_loss(tmp_path: Path, start_ingest:
     proc = start_ingest(tmp_path)
     workers = proc.worker_pids()
     assert len(workers) == 2
-    per_frame, n_frames = 10, 150
+    per_frame, n_frames = 10, 400
     frames = {f"kill-{k}": _frames(f"kill-{k}", n_frames, per_frame) for k in range(6)}
     acked: dict[str, list[int]] = {c: [] for c in frames}
     acked_before_kill: dict[str, list[int]] = {}
 
     async def main() -> list[int]:
+        # paced so that every sender is still mid-stream when the worker dies (acks come in ~50 ms)
         tasks = [
-            asyncio.create_task(ack_sender(proc, c, fs, acked[c], window=25)) for c, fs in frames.items()
+            asyncio.create_task(ack_sender(proc, c, fs, acked[c], window=10, pace=0.03))
+            for c, fs in frames.items()
         ]
-        await asyncio.sleep(1.5)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not all(len(a) >= 20 for a in acked.values()):
+            await asyncio.sleep(0.05)
+        assert all(len(a) < n_frames for a in acked.values()), "senders finished before the kill"
         acked_before_kill.update({c: list(a) for c, a in acked.items()})
         os.kill(workers[0], signal.SIGKILL)
         return await asyncio.gather(*tasks)
