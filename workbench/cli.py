@@ -21,6 +21,7 @@ VERB_MODULES: tuple[str, ...] = (
     "workbench.ingestor.cli",
     "workbench.generator.cli",
     "workbench.registry.cli",
+    "workbench.collector.cli",
     "workbench.analysis.cli",
 )
 
