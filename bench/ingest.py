@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import multiprocessing as mp
 import socket
-import ssl
 import sys
 import tempfile
 import time

@@ -133,7 +133,11 @@ def to_dict(entry: Any) -> dict[str, Any]:
 
 
 def utc_from_micros(micros: int) -> dt.datetime:
-    return EPOCH + dt.timedelta(microseconds=micros)
+    """Microseconds since the epoch to an aware UTC datetime; ``ValueError`` outside years 1-9999."""
+    try:
+        return EPOCH + dt.timedelta(microseconds=micros)
+    except OverflowError:
+        raise ValueError(f"timestamp {micros} µs since the epoch is outside the years 1-9999") from None
 
 
 def micros_from_utc(ts: dt.datetime) -> int:

@@ -17,7 +17,8 @@ counting), ``length`` (big-endian uint32 length then the payload, each payload a
 ``export`` (journald export entries, ended by an empty line). Limits: ``max_line_bytes`` for a
 line or an octet-counted message (over it, the record is skipped and counted, the stream goes
 on); ``max_frame_bytes`` for a length-prefixed frame (over it the stream cannot be trusted and
-the connection is closed).
+the connection is closed). An octet count over ``max_frame_bytes`` cannot be trusted either and
+closes the connection too.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from workbench.codecs import BINARY_FORMATS, FORMATS
 from workbench.codecs.base import TOO_LARGE, RecordError
 from workbench.codecs.detect import detect_line
-from workbench.codecs.journald import JournaldError, split_export
+from workbench.codecs.journald import split_export_stream
 from workbench.errors import FramingError
 
 MAGIC = b"LOGWB/1 "
@@ -41,6 +42,21 @@ DEFAULT_FRAMING = {"json": "lines", "raw": "lines", "syslog": "octet", "journald
                    "proto": "length", "avro": "length"}  # fmt: skip
 LENGTH = struct.Struct(">I")
 _OPTION = re.compile(r"[a-z_]+=[!-~]*")
+_OCTET_START = re.compile(rb"\d{1,10} <\d{1,3}>")
+_OCTET_PREFIX = re.compile(rb"\d{1,10}(?: (?:<\d{0,3})?)?")  # could still become _OCTET_START
+
+
+class BrokenStreamError(FramingError):
+    """A stream broken beyond repair, raised by ``Splitter.feed``.
+
+    ``payloads`` are the complete payloads split from the same ``feed`` call before the broken
+    point: a caller decodes them before it closes the connection, so that the good frames of
+    the read that also carried the break are not lost.
+    """
+
+    def __init__(self, message: str, payloads: list[bytes]) -> None:
+        super().__init__(message)
+        self.payloads = payloads
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,12 +158,15 @@ def detect_stream(head: bytes, eof: bool = False) -> Header | None:
             return None if not eof else Header("proto", "length", detected=True)
         fmt = "avro" if head[LENGTH.size] == 0 else "proto"
         return Header(fmt, "length", detected=True)
+    # octet counting is decided on its first bytes: a quiet sender may not send a newline for long
+    if _OCTET_START.match(head):
+        return Header("syslog", "octet", detected=True)
+    if _OCTET_PREFIX.fullmatch(head) and not eof:
+        return None
     nl = head.find(b"\n")
     if nl < 0 and len(head) < 2048 and not eof:
         return None
     first = head[: nl if nl >= 0 else len(head)]
-    if re.match(rb"\d{1,10} <\d{1,3}>", first):
-        return Header("syslog", "octet", detected=True)
     fmt = detect_line(first if first.strip() else head.lstrip()[:2048])
     if fmt == "journald" and first.lstrip()[:1] != b"{":
         return Header("journald", "export", detected=True)
@@ -263,13 +282,19 @@ class OctetSplitter(Splitter):
             space = buf.find(b" ", pos, pos + 11)
             if space < 0:
                 if end - pos >= 11 or not buf[pos:end].isdigit():
-                    raise FramingError(f"octet count expected, found {buf[pos : pos + 12]!r}")
+                    raise BrokenStreamError(f"octet count expected, found {buf[pos : pos + 12]!r}", out)
                 break
             digits = buf[pos:space]
             if not digits.isdigit():
-                raise FramingError(f"octet count expected, found {buf[pos : pos + 12]!r}")
+                raise BrokenStreamError(f"octet count expected, found {buf[pos : pos + 12]!r}", out)
             length = int(digits)
             start = space + 1
+            if length > self.max_frame_bytes:
+                raise BrokenStreamError(
+                    f"octet count {length} is over the frame limit of {self.max_frame_bytes} bytes "
+                    "(a lying count, or not an octet-counted stream)",
+                    out,
+                )
             if length > self.max_line_bytes:
                 self._too_large(length, buf[start : start + 256], self.max_line_bytes)
                 available = end - start
@@ -297,9 +322,10 @@ class LengthSplitter(Splitter):
         while end - pos >= 4:
             (length,) = LENGTH.unpack_from(buf, pos)
             if length > self.max_frame_bytes:
-                raise FramingError(
+                raise BrokenStreamError(
                     f"frame length {length} is over the limit of {self.max_frame_bytes} bytes "
-                    "(a lying length prefix, or not a length-prefixed stream)"
+                    "(a lying length prefix, or not a length-prefixed stream)",
+                    out,
                 )
             if pos + 4 + length > end:
                 break
@@ -309,20 +335,28 @@ class LengthSplitter(Splitter):
         self.buffer = buf[pos:]
         return out
 
+    def finish(self) -> list[bytes]:
+        if self.buffer:  # binary: even whitespace bytes are part of a cut-off frame
+            raise FramingError(f"stream ended inside a frame ({len(self.buffer)} bytes left over)")
+        return []
+
 
 class ExportSplitter(Splitter):
     """journald export entries (an empty line ends each); one payload per batch of entries."""
 
     def feed(self, data: bytes) -> list[bytes]:
         buf = self.buffer + data if self.buffer else data
-        try:
-            entries, used = split_export(buf, final=False)
-        except JournaldError as exc:
-            raise FramingError(f"journald export stream: {exc}") from None
+        entries, used, error = split_export_stream(buf)
+        # each entry ends with its last field's newline; one more makes the empty line that ends it
+        out = [b"\n".join(entries) + b"\n"] if entries else []
+        if error is not None:
+            raise BrokenStreamError(f"journald export stream: {error}", out)
         self.buffer = buf[used:]
         if len(self.buffer) > self.max_frame_bytes:
-            raise FramingError(f"journald export entry over the limit of {self.max_frame_bytes} bytes")
-        return [b"\n\n".join(entries) + b"\n\n"] if entries else []
+            raise BrokenStreamError(
+                f"journald export entry over the limit of {self.max_frame_bytes} bytes", out
+            )
+        return out
 
     def finish(self) -> list[bytes]:
         rest, self.buffer = self.buffer, b""

@@ -166,11 +166,6 @@ BROKEN_TAILS = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG wire.py LengthSplitter/OctetSplitter.feed: FramingError discards the complete frames "
-    "already split from the same read; they are neither stored nor counted (silent loss)",
-)
 @pytest.mark.parametrize("framing", sorted(BROKEN_TAILS))
 def test_frames_before_broken_point_in_same_read_are_stored(tmp_path: Path, framing: str) -> None:
     """Good frames and a broken tail arrive in one read (one TLS record): the good ones are kept."""

@@ -19,7 +19,7 @@ import fastavro
 from fastavro.types import Schema
 
 from workbench import schemas
-from workbench.codecs.base import MALFORMED, UNKNOWN_SCHEMA, Decoded, RecordError, validate
+from workbench.codecs.base import ENCODING, MALFORMED, UNKNOWN_SCHEMA, Decoded, RecordError, validate
 
 MAGIC = 0
 BUNDLED_SCHEMA_ID = 0
@@ -87,7 +87,8 @@ class AvroCodec:
             records = fastavro.schemaless_reader(body, writer, self._reader)
         except Exception as exc:  # fastavro raises many types (EOFError, ValueError, IndexError...)
             detail = f"cannot decode the avro array: {type(exc).__name__}: {exc}"
-            return Decoded(errors=[RecordError(0, MALFORMED, detail, payload[:4096])])
+            reason = ENCODING if isinstance(exc, UnicodeDecodeError) else MALFORMED
+            return Decoded(errors=[RecordError(0, reason, detail, payload[:4096])])
         if body.tell() != len(payload):
             detail = f"{len(payload) - body.tell()} trailing bytes after the avro array"
             return Decoded(errors=[RecordError(0, MALFORMED, detail, payload[:4096])])

@@ -62,10 +62,13 @@ def validate(
     records: list[dict[str, Any]],
     raws: Sequence[bytes] | Callable[[int], bytes],
     index_base: int = 0,
+    indexes: Sequence[int] | None = None,
 ) -> Decoded:
     """Validate parsed records into entries: one C call for the batch, per record only on failure.
 
     ``raws`` gives each record's original bytes for the error (a sequence or a lookup).
+    ``indexes`` gives each record's index in the payload when some records of the payload were
+    already rejected before validation (else a record's index is ``index_base`` plus its position).
     """
     try:
         return Decoded(model.to_entries(records))
@@ -77,8 +80,17 @@ def validate(
             out.entries.append(model.to_entry(rec))
         except msgspec.ValidationError as exc:
             raw = raws(i) if callable(raws) else raws[i]
-            out.errors.append(RecordError(index_base + i, INVALID, str(exc), raw))
+            index = indexes[i] if indexes is not None else index_base + i
+            out.errors.append(RecordError(index, INVALID, str(exc), raw))
     return out
+
+
+def merge_errors(decoded: Decoded, earlier: list[RecordError]) -> Decoded:
+    """Add errors found before validation, keeping all errors in payload order."""
+    if earlier:
+        decoded.errors.extend(earlier)
+        decoded.errors.sort(key=lambda err: err.index)
+    return decoded
 
 
 def split_lines(payload: bytes) -> list[bytes]:

@@ -18,12 +18,20 @@ import re
 from workbench.codecs.timeparse import BSD_STAMP
 
 JOURNAL_JSON_KEYS = (b'"__REALTIME_TIMESTAMP"', b'"__CURSOR"')
+# a quoted name followed by a colon is a key, not a value that happens to spell one
+_JOURNAL_KEY = re.compile(rb'(?<!\\)"(?:__REALTIME_TIMESTAMP|__CURSOR)"\s*:')
+_MESSAGE_KEY = re.compile(rb'(?<!\\)"MESSAGE"\s*:')
+_PRIORITY_KEY = re.compile(rb'(?<!\\)"PRIORITY"\s*:')
 _SYSLOG = re.compile(rb"<\d{1,3}>|\d{1,10} <\d{1,3}>|" + BSD_STAMP.encode() + rb" ")
 _JOURNAL_EXPORT = re.compile(rb"_{0,2}[A-Z0-9][A-Z0-9_]*(=|\n)")
 
 
 def _is_journal_json(line: bytes) -> bool:
-    return any(k in line for k in JOURNAL_JSON_KEYS) or (b'"MESSAGE"' in line and b'"PRIORITY"' in line)
+    if not any(k in line for k in (*JOURNAL_JSON_KEYS, b'"PRIORITY"')):  # the common case: plain JSON
+        return False
+    return _JOURNAL_KEY.search(line) is not None or (
+        _MESSAGE_KEY.search(line) is not None and _PRIORITY_KEY.search(line) is not None
+    )
 
 
 def detect_line(line: bytes) -> str:

@@ -23,7 +23,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from workbench import model
-from workbench.codecs.base import ENCODING, MALFORMED, Decoded, RecordError, split_lines, validate
+from workbench.codecs.base import (
+    ENCODING,
+    MALFORMED,
+    Decoded,
+    RecordError,
+    merge_errors,
+    split_lines,
+    validate,
+)
 
 LEVEL_BY_PRIORITY = ("FATAL", "FATAL", "FATAL", "ERROR", "WARN", "INFO", "INFO", "DEBUG")
 PRIORITY_BY_LEVEL = {"TRACE": 7, "DEBUG": 7, "INFO": 6, "WARN": 4, "ERROR": 3, "FATAL": 2}
@@ -38,6 +46,14 @@ _U64 = struct.Struct("<Q")
 
 class JournaldError(ValueError):
     pass
+
+
+_PRIORITIES = frozenset("01234567")
+
+
+def _digits(text: str) -> bool:
+    """ASCII digits that make an int of at most 20 digits (``str.isdigit`` also takes ``²``)."""
+    return text.isascii() and text.isdigit() and len(text) <= 20
 
 
 def _text(value: Any) -> str:
@@ -57,11 +73,11 @@ def to_record(fields: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
     """Journal fields (name to value) to a log entry dict, to be validated."""
     stamp = fields.get("_SOURCE_REALTIME_TIMESTAMP") or fields.get("__REALTIME_TIMESTAMP")
     stamp_text = _text(stamp)
-    ts = model.utc_from_micros(int(stamp_text)) if stamp_text.isdigit() else now
+    ts = model.utc_from_micros(int(stamp_text)) if _digits(stamp_text) else now
     level = _text(fields.get("LEVEL"))
     if level not in model.LEVELS:
         priority = _text(fields.get("PRIORITY"))
-        level = LEVEL_BY_PRIORITY[int(priority)] if priority.isdigit() and int(priority) < 8 else "INFO"
+        level = LEVEL_BY_PRIORITY[int(priority)] if priority in _PRIORITIES else "INFO"
     service = next(
         (t for k in ("SYSLOG_IDENTIFIER", "_COMM", "_SYSTEMD_UNIT") if (t := _text(fields.get(k)))),
         "unknown",
@@ -76,7 +92,7 @@ def to_record(fields: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
     for name, field in _OWN.items():
         if name in fields:
             value = _text(fields[name])
-            rec[field] = (int(value) if value.isdigit() else value) if field == "seq" else value
+            rec[field] = (int(value) if _digits(value) else value) if field == "seq" else value
     attrs: dict[str, str] = {k: _text(v) for k, v in fields.items() if k not in _SKIP}
     if "ATTRIBUTES" in fields:
         own = json.loads(_text(fields["ATTRIBUTES"]))
@@ -90,9 +106,27 @@ def to_record(fields: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
 def split_export(payload: bytes, final: bool = True) -> tuple[list[bytes], int]:
     """Entries of an export-format buffer, and how many bytes they used.
 
-    With ``final=False`` an incomplete last entry is left for the next call (streams).
-    Raises ``JournaldError`` for a broken binary field.
+    With ``final=False`` an incomplete last entry is left for the next call (streams), and a
+    broken binary field raises ``JournaldError``. With ``final=True`` the bytes from the broken
+    entry on become one last entry, which ``parse_export_entry`` then rejects: the entries before
+    it are kept.
     """
+    entries, used, error = _split_export(payload, final)
+    if error is None:
+        return entries, used
+    if not final:
+        raise JournaldError(error)
+    return [*entries, payload[used:]], len(payload)
+
+
+def split_export_stream(buffer: bytes) -> tuple[list[bytes], int, str | None]:
+    """For streams: the complete entries of a buffer, the bytes they use, and why the stream is
+    broken (a binary field with an impossible length) or None. Entries before a break are kept."""
+    return _split_export(buffer, final=False)
+
+
+def _split_export(payload: bytes, final: bool) -> tuple[list[bytes], int, str | None]:
+    """(entries, bytes used, None), or at a broken binary field (entries before it, its start, why)."""
     entries: list[bytes] = []
     pos = start = 0
     end = len(payload)
@@ -116,15 +150,15 @@ def split_export(payload: bytes, final: bool = True) -> tuple[list[bytes], int]:
         data_end = nl + 9 + length
         if data_end + 1 > end:
             if length > (1 << 31):
-                raise JournaldError(f"binary field {line[:64]!r} claims {length} bytes")
+                return entries, start, f"binary field {line[:64]!r} claims {length} bytes"
             break
         if payload[data_end : data_end + 1] != b"\n":
-            raise JournaldError(f"binary field {line[:64]!r} is not followed by a newline")
+            return entries, start, f"binary field {line[:64]!r} is not followed by a newline"
         pos = data_end + 1
     if final and start < end and payload[start:].strip():
         entries.append(payload[start:])
         start = end
-    return entries, end if final else start
+    return entries, end if final else start, None
 
 
 def parse_export_entry(entry: bytes) -> dict[str, str]:
@@ -145,7 +179,9 @@ def parse_export_entry(entry: bytes) -> dict[str, str]:
         (length,) = _U64.unpack_from(entry, nl + 1)
         data = entry[nl + 9 : nl + 9 + length]
         if len(data) != length:
-            raise JournaldError(f"binary field {line[:64]!r} is truncated")
+            raise JournaldError(f"binary field {line[:64]!r} claims {length} bytes, {len(data)} follow")
+        if entry[nl + 9 + length : nl + 10 + length] not in (b"\n", b""):
+            raise JournaldError(f"binary field {line[:64]!r} is not followed by a newline (a lying length?)")
         fields[line.decode("ascii")] = data.decode("utf-8")
         pos = nl + 9 + length + 1
     return fields
@@ -209,15 +245,16 @@ class JournaldCodec:
         now = now or model.now_utc()
         records: list[dict[str, Any]] = []
         raws: list[bytes] = []
+        indexes: list[int] = []
         for i, raw, fields in fields_list:
             try:
                 records.append(to_record(fields, now))
-                raws.append(raw)
-            except (JournaldError, ValueError) as exc:
+            except (ValueError, RecursionError) as exc:  # JournaldError, utc_from_micros, deep JSON
                 errors.append(RecordError(i, MALFORMED, str(exc), raw))
-        out = validate(records, raws)
-        out.errors.extend(errors)
-        return out
+                continue
+            raws.append(raw)
+            indexes.append(i)
+        return merge_errors(validate(records, raws, indexes=indexes), errors)
 
     def decode_export_entries(self, entries: Sequence[bytes], now: dt.datetime | None = None) -> Decoded:
         ok: list[tuple[int, bytes, Any]] = []
@@ -240,7 +277,7 @@ class JournaldCodec:
             except UnicodeDecodeError as exc:
                 errors.append(RecordError(i, ENCODING, f"not UTF-8: {exc}", raw))
                 continue
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 errors.append(RecordError(i, MALFORMED, f"not JSON: {exc}", raw))
                 continue
             if not isinstance(fields, dict):

@@ -28,7 +28,7 @@ class JsonCodec:
     def decode(self, payload: bytes) -> Decoded:
         try:
             return Decoded(_decoder.decode_lines(payload))
-        except (msgspec.ValidationError, msgspec.DecodeError):
+        except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, RecursionError):
             pass
         return self.decode_lines(split_lines(payload))
 
@@ -39,7 +39,8 @@ class JsonCodec:
                 out.entries.append(_decoder.decode(line))
             except msgspec.ValidationError as exc:
                 out.errors.append(RecordError(i, INVALID, str(exc), line))
-            except msgspec.DecodeError as exc:
+            # msgspec raises UnicodeDecodeError itself for bad UTF-8 inside a string
+            except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
                 reason = ENCODING if decode_text(line) is None else MALFORMED
                 out.errors.append(RecordError(i, reason, str(exc), line))
         return out

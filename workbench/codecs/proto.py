@@ -7,14 +7,14 @@ as int64 microseconds since the epoch (UTC); the level as the ``Level`` enum, wh
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from google.protobuf.message import DecodeError as ProtoDecodeError
 
 from workbench import model
 from workbench._generated import log_pb2
-from workbench.codecs.base import MALFORMED, Decoded, RecordError, validate
+from workbench.codecs.base import ENCODING, INVALID, MALFORMED, Decoded, RecordError, merge_errors, validate
 
 LogBatch = log_pb2.LogBatch
 _LEVEL_NAMES: tuple[str, ...] = tuple(log_pb2.Level.Name(i) for i in range(len(log_pb2.Level.keys())))
@@ -46,14 +46,25 @@ class ProtoCodec:
 
     def decode(self, payload: bytes) -> Decoded:
         try:
-            batch = LogBatch.FromString(payload)
-        except ProtoDecodeError as exc:
-            return Decoded(errors=[RecordError(0, MALFORMED, f"not a LogBatch: {exc}", payload[:4096])])
+            messages: Sequence[Any] = LogBatch.FromString(payload).entries
+        except ProtoDecodeError:
+            return self._decode_one_by_one(payload)
+        return self._validate(list(enumerate(messages)))
+
+    def _validate(self, messages: list[tuple[int, Any]], errors: list[RecordError] | None = None) -> Decoded:
+        """Messages (with their index in the batch) to entries; a timestamp out of range is invalid."""
+        errors = errors if errors is not None else []
         records: list[dict[str, Any]] = []
+        kept: list[tuple[int, Any]] = []
         levels = _LEVEL_NAMES
-        for m in batch.entries:
+        for i, m in messages:
+            try:
+                ts = model.utc_from_micros(m.timestamp)
+            except ValueError as exc:
+                errors.append(RecordError(i, INVALID, str(exc), m.SerializeToString()[:4096]))
+                continue
             rec: dict[str, Any] = {
-                "timestamp": model.utc_from_micros(m.timestamp),
+                "timestamp": ts,
                 "level": levels[m.level] if 0 <= m.level < len(levels) else str(m.level),
                 "service": m.service,
                 "message": m.message,
@@ -64,7 +75,66 @@ class ProtoCodec:
                 if m.HasField(f):
                     rec[f] = getattr(m, f)
             records.append(rec)
-        return validate(records, lambda i: batch.entries[i].SerializeToString())
+            kept.append((i, m))
+        out = validate(records, lambda j: kept[j][1].SerializeToString()[:4096], indexes=[i for i, _ in kept])
+        return merge_errors(out, errors)
+
+    def _decode_one_by_one(self, payload: bytes) -> Decoded:
+        """A batch that does not parse as a whole: parse its entries one by one, to keep the good ones.
+
+        Walks the top-level fields of ``LogBatch``; when that walk breaks (a lying length, a
+        truncated frame), the rest of the payload is one ``malformed`` error.
+        """
+        messages: list[tuple[int, Any]] = []
+        errors: list[RecordError] = []
+        index = 0
+        try:
+            for chunk in _batch_entries(payload):
+                try:
+                    messages.append((index, log_pb2.LogEntry.FromString(chunk)))
+                except ProtoDecodeError as exc:
+                    reason = ENCODING if "UTF-8" in str(exc) else MALFORMED
+                    errors.append(RecordError(index, reason, f"not a LogEntry: {exc}", chunk[:4096]))
+                index += 1
+        except ValueError as exc:
+            errors.append(RecordError(index, MALFORMED, f"not a LogBatch: {exc}", payload[:4096]))
+        return self._validate(messages, errors)
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            raise ValueError(f"truncated or overlong varint at byte {pos}")
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, pos
+        shift += 7
+
+
+def _batch_entries(payload: bytes) -> Iterator[bytes]:
+    """The bytes of each ``entries`` field (1) of a serialized ``LogBatch``; ``ValueError`` when broken."""
+    pos, end = 0, len(payload)
+    while pos < end:
+        key, pos = _varint(payload, pos)
+        field_number, wire_type = key >> 3, key & 7
+        if wire_type == 2:
+            length, pos = _varint(payload, pos)
+            if pos + length > end:
+                raise ValueError(f"field {field_number} claims {length} bytes, {end - pos} are left")
+            if field_number == 1:
+                yield payload[pos : pos + length]
+            pos += length
+        elif wire_type == 0:
+            _, pos = _varint(payload, pos)
+        elif wire_type in (1, 5):
+            pos += 8 if wire_type == 1 else 4
+            if pos > end:
+                raise ValueError("truncated fixed-width field")
+        else:
+            raise ValueError(f"wire type {wire_type} of field {field_number} is not valid in a LogBatch")
 
 
 CODEC = ProtoCodec()

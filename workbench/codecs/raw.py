@@ -25,15 +25,15 @@ from typing import Any
 
 from workbench import model
 from workbench.codecs import timeparse
-from workbench.codecs.base import ENCODING, Decoded, RecordError, split_lines, validate
+from workbench.codecs.base import ENCODING, Decoded, RecordError, merge_errors, split_lines, validate
 
 _KEYS = "host|user_id|session_id|trace_id|client_id|seq"
-_VALUE = r'"(?:[^"\\]|\\.)*"|[^\s"]\S*'
-_TAIL = re.compile(rf'(?:\s(?:{_KEYS}|attr\.(?:[^\s="]+|"(?:[^"\\]|\\.)*"))=(?:{_VALUE}))+$')
-_PAIR = re.compile(rf'({_KEYS}|attr\.(?:[^\s="]+|"(?:[^"\\]|\\.)*"))=({_VALUE})')
+_VALUE = r'"[^"\\]*(?:\\.[^"\\]*)*"|[^\s"]\S*'
+_TAIL = re.compile(rf'(?:\s(?:{_KEYS}|attr\.(?:[^\s="]+|"[^"\\]*(?:\\.[^"\\]*)*"))=(?:{_VALUE}))+$')
+_PAIR = re.compile(rf'({_KEYS}|attr\.(?:[^\s="]+|"[^"\\]*(?:\\.[^"\\]*)*"))=({_VALUE})')
 OWN = re.compile(
     rf"({timeparse.ISO_STAMP}) (TRACE|DEBUG|INFO|WARN|ERROR|FATAL) "
-    r'("(?:[^"\\]|\\.)*"|[^\s:"][^\s:]*): ?(.*)',
+    r'("[^"\\]*(?:\\.[^"\\]*)*"|[^\s:"][^\s:]*): ?(.*)',
     re.DOTALL,
 )
 _APACHE = re.compile(r"\[(\w{3} \w{3} +\d{1,2} \d\d:\d\d:\d\d \d{4})\]")
@@ -48,27 +48,52 @@ LEVEL_ALIASES = {
     "CRIT": "FATAL", "CRITICAL": "FATAL", "ALERT": "FATAL", "EMERG": "FATAL",
 }  # fmt: skip
 _json_string = json.JSONDecoder().raw_decode
+_SPACE_OR_QUOTE = re.compile(r'[\s"]')
+_NOT_BARE_SERVICE = re.compile(r'[\s":]')
+_NOT_BARE_KEY = re.compile(r'[\s="]')
 
 
 def _quote_needed(text: str) -> bool:
+    """Whether a message must be written as a JSON string to read back exactly.
+
+    A quote anywhere counts: an unbalanced one in the message could pair with one in the
+    ``key="value"`` tail and make part of the message look like a field.
+    """
     return (
         not text
-        or text[0] in '" \t'
-        or text[-1:].isspace()
+        or text[0].isspace()
+        or text[-1].isspace()
+        or '"' in text
         or "\n" in text
         or "\r" in text
         or _TAIL.search(text) is not None
     )
 
 
+def _bare_service(text: str) -> bool:
+    """A service that can be written unquoted: no whitespace, quote or colon (the regex of ``OWN``)."""
+    return bool(text) and _NOT_BARE_SERVICE.search(text) is None
+
+
 def _value(text: str) -> str:
-    if text and not any(c.isspace() or c in '"' for c in text):
+    if text and _SPACE_OR_QUOTE.search(text) is None:
         return text
     return json.dumps(text, ensure_ascii=False)
 
 
 def _unquote(text: str) -> str:
-    return json.loads(text) if text.startswith('"') else text
+    """A value as written: JSON-quoted or bare. Raises ``ValueError`` for a broken JSON string."""
+    if not text.startswith('"'):
+        return text
+    value = json.loads(text)
+    if not isinstance(value, str):  # pragma: no cover - the regexes only pass "..." here
+        raise ValueError(f"not a JSON string: {text[:40]!r}")
+    return value
+
+
+def _seq(value: str) -> int | str:
+    """``seq`` as an int when it is one (ASCII digits, at most 20 of them), else the text (then invalid)."""
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 20 else value
 
 
 def stamp_of(line: str, now: dt.datetime) -> dt.datetime:
@@ -99,7 +124,7 @@ class RawCodec:
         self.default_host = default_host
 
     def encode_one(self, e: Any) -> str:
-        service = e.service if e.service and not _quote_needed(e.service) and ":" not in e.service else None
+        service = e.service if _bare_service(e.service) else None
         parts = [
             timeparse.format_iso(e.timestamp),
             " ",
@@ -117,9 +142,7 @@ class RawCodec:
         if e.seq is not None:
             parts.append(f" seq={e.seq}")
         for k, v in e.attributes.items():
-            key = (
-                k if k and not any(c.isspace() or c in '="' for c in k) else json.dumps(k, ensure_ascii=False)
-            )
+            key = k if k and _NOT_BARE_KEY.search(k) is None else json.dumps(k, ensure_ascii=False)
             parts.append(f" attr.{key}={_value(v)}")
         return "".join(parts)
 
@@ -131,7 +154,10 @@ class RawCodec:
         if m:
             ts = timeparse.parse_iso(m.group(1))
             if ts is not None:
-                return self._own(ts, m.group(2), _unquote(m.group(3)), m.group(4))
+                try:
+                    return self._own(ts, m.group(2), _unquote(m.group(3)), m.group(4))
+                except ValueError:  # a broken JSON string: not our layout after all, a foreign line
+                    pass
         level = _LEVEL_WORD.search(line, 0, 200)
         return {
             "timestamp": stamp_of(line, now),
@@ -149,6 +175,8 @@ class RawCodec:
                 tail = rest[end:]
             except ValueError:
                 message, tail = rest, ""
+            if tail and _TAIL.fullmatch(tail) is None:  # text after the quoted message: keep it all
+                message, tail = rest, ""
         else:
             m = _TAIL.search(rest)
             message, tail = (rest[: m.start()], rest[m.start() :]) if m else (rest, "")
@@ -159,7 +187,7 @@ class RawCodec:
             if key.startswith("attr."):
                 attrs[_unquote(key[5:])] = value
             elif key == "seq":
-                rec["seq"] = int(value) if value.isdigit() else value
+                rec["seq"] = _seq(value)
             else:
                 rec[key] = value
         rec["attributes"] = attrs
@@ -172,6 +200,7 @@ class RawCodec:
         now = now or model.now_utc()
         parsed: list[dict[str, Any]] = []
         raws: list[bytes] = []
+        indexes: list[int] = []
         errors: list[RecordError] = []
         for i, raw in enumerate(records):
             try:
@@ -181,9 +210,8 @@ class RawCodec:
                 continue
             parsed.append(self.parse_line(line, now))
             raws.append(raw)
-        out = validate(parsed, raws)
-        out.errors.extend(errors)
-        return out
+            indexes.append(i)
+        return merge_errors(validate(parsed, raws, indexes=indexes), errors)
 
 
 CODEC = RawCodec()

@@ -25,7 +25,15 @@ from typing import Any
 
 from workbench import model
 from workbench.codecs import timeparse
-from workbench.codecs.base import ENCODING, MALFORMED, Decoded, RecordError, split_lines, validate
+from workbench.codecs.base import (
+    ENCODING,
+    MALFORMED,
+    Decoded,
+    RecordError,
+    merge_errors,
+    split_lines,
+    validate,
+)
 
 SD_ID_FIELDS = "log@32473"
 SD_ID_ATTRS = "attr@32473"
@@ -36,7 +44,7 @@ LEVEL_BY_SEVERITY = ("FATAL", "FATAL", "FATAL", "ERROR", "WARN", "INFO", "INFO",
 SEVERITY_BY_LEVEL = {"TRACE": 7, "DEBUG": 7, "INFO": 6, "WARN": 4, "ERROR": 3, "FATAL": 2}
 _FIELD_PARAMS = (*model.OPTIONAL_STRINGS, "seq")
 
-_SD_PARAM = r'[^\s\]="]{1,32}="(?:[^"\\]|\\.)*"'
+_SD_PARAM = r'[^\s\]="]{1,32}="[^"\\]*(?:\\.[^"\\]*)*"'
 _SD_ELEMENT = rf'\[[^\s\]="]{{1,32}}(?: {_SD_PARAM})*\]'
 RFC5424 = re.compile(
     rf"<(\d{{1,3}})>1 (\S+) (\S+) (\S+) (\S+) (\S+) (-|(?:{_SD_ELEMENT})+)(?: (.*))?",
@@ -48,11 +56,12 @@ RFC3164 = re.compile(
     re.DOTALL,
 )
 _ELEMENT = re.compile(rf'\[([^\s\]="]{{1,32}})((?: {_SD_PARAM})*)\]')
-_PARAM = re.compile(r'([^\s\]="]{1,32})="((?:[^"\\]|\\.)*)"')
+_PARAM = re.compile(r'([^\s\]="]{1,32})="([^"\\]*(?:\\.[^"\\]*)*)"')
 _UNESCAPE = re.compile(r'\\(["\\\]])')
 _BAD_NAME = re.compile(r'[^!-~]|[\]="]')
 _BAD_HEADER = re.compile(r"[^!-~]")
 _FIRST_WORD = re.compile(r"[^\s:\[]{0,64}")
+_OCTET_COUNTED = re.compile(rb"[\r\n]*\d{1,10} ")  # a line-mode payload may open with a digit (an ISO stamp)
 
 
 def _unescape(value: str) -> str:
@@ -68,6 +77,25 @@ def _header_token(value: str | None, limit: int) -> str:
     if not value:
         return "-"
     return _BAD_HEADER.sub("_", value)[:limit]
+
+
+def _fits_header(value: str, limit: int) -> bool:
+    """Whether an attribute can travel as a header field (PROCID, MSGID) and read back the same."""
+    return 0 < len(value) <= limit and value != "-" and _BAD_HEADER.search(value) is None
+
+
+def _facility(value: str) -> int | None:
+    """The facility an attribute ``syslog.facility`` names, when PRI can carry it exactly."""
+    if value.isascii() and value.isdigit() and len(value) <= 2 and str(int(value)) == value:
+        number = int(value)
+        if number <= 23 and number != DEFAULT_FACILITY:
+            return number
+    return None
+
+
+def _seq(value: str) -> int | str:
+    """``seq`` as an int when it is one (ASCII digits, at most 20 of them), else the text (then invalid)."""
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 20 else value
 
 
 def parse_pri(pri: str | None) -> tuple[int, int]:
@@ -87,7 +115,7 @@ def _structured(sd: str, rec: dict[str, Any], attrs: dict[str, str]) -> None:
             value = _unescape(raw_value)
             if sd_id == SD_ID_FIELDS:
                 if name == "seq":
-                    rec["seq"] = int(value) if value.isdigit() else value
+                    rec["seq"] = _seq(value)
                 elif name in _FIELD_PARAMS or name == "level":
                     rec[name] = value
                 else:
@@ -159,12 +187,17 @@ class SyslogCodec:
 
     def encode_one(self, e: Any) -> bytes:
         attrs = dict(e.attributes)
-        facility = attrs.pop("syslog.facility", None)
-        pri = (
-            int(facility) if facility and facility.isdigit() else DEFAULT_FACILITY
-        ) * 8 + SEVERITY_BY_LEVEL[e.level]
-        procid = _header_token(attrs.pop("syslog.procid", None), 128)
-        msgid = _header_token(attrs.pop("syslog.msgid", None), 32)
+        # syslog.* attributes go into the header only when it carries them exactly; otherwise
+        # they stay in attr@32473 and read back from there
+        facility = _facility(attrs.get("syslog.facility", ""))
+        if facility is not None:
+            del attrs["syslog.facility"]
+        pri = (DEFAULT_FACILITY if facility is None else facility) * 8 + SEVERITY_BY_LEVEL[e.level]
+        procid = msgid = "-"
+        if _fits_header(attrs.get("syslog.procid", ""), 128):
+            procid = attrs.pop("syslog.procid")
+        if _fits_header(attrs.get("syslog.msgid", ""), 32):
+            msgid = attrs.pop("syslog.msgid")
         params = [f'{f}="{_escape(str(v))}"' for f in _FIELD_PARAMS if (v := getattr(e, f)) is not None]
         if LEVEL_BY_SEVERITY[SEVERITY_BY_LEVEL[e.level]] != e.level:
             params.insert(0, f'level="{e.level}"')
@@ -179,7 +212,9 @@ class SyslogCodec:
             f"<{pri}>1 {timeparse.format_iso(e.timestamp)} {_header_token(e.host, 255)} "
             f"{_header_token(e.service, 48)} {procid} {msgid} {sd or '-'}"
         )
-        line = f"{head} {e.message}" if e.message else head
+        # a message that starts with a BOM gets another, as decoding drops the first (RFC 5424 MSG-UTF8)
+        message = BOM + e.message if e.message.startswith(BOM) else e.message
+        line = f"{head} {message}" if message else head
         return line.encode("utf-8")
 
     def encode(self, entries: Sequence[Any]) -> bytes:
@@ -192,7 +227,7 @@ class SyslogCodec:
         return b"".join(self.encode_one(e).replace(b"\n", b" ") + b"\n" for e in entries)
 
     def decode(self, payload: bytes, now: dt.datetime | None = None) -> Decoded:
-        if payload[:1].isdigit():
+        if _OCTET_COUNTED.match(payload):
             records, error = split_octet_counted(payload)
             out = self.decode_records(records, now)
             if error:
@@ -204,6 +239,7 @@ class SyslogCodec:
         now = now or model.now_utc()
         parsed: list[dict[str, Any]] = []
         raws: list[bytes] = []
+        indexes: list[int] = []
         errors: list[RecordError] = []
         for i, raw in enumerate(records):
             try:
@@ -217,9 +253,8 @@ class SyslogCodec:
             else:
                 parsed.append(rec)
                 raws.append(raw)
-        out = validate(parsed, raws)
-        out.errors.extend(errors)
-        return out
+                indexes.append(i)
+        return merge_errors(validate(parsed, raws, indexes=indexes), errors)
 
 
 def split_octet_counted(payload: bytes) -> tuple[list[bytes], str | None]:

@@ -292,7 +292,12 @@ class Session:
             data, self._head = self._head[wire.header_length(self._head) :], b""
             self.header = header
             self.splitter = wire.splitter_for(header, self.w.max_line_bytes, self.w.max_frame_bytes)
-        self._process(self.splitter.feed(data))
+        try:
+            payloads = self.splitter.feed(data)
+        except wire.BrokenStreamError as exc:
+            self._process(exc.payloads)  # the good frames read together with the break
+            raise
+        self._process(payloads)
 
     def eof(self) -> None:
         if self.splitter is None:
