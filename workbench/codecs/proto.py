@@ -69,7 +69,8 @@ class ProtoCodec:
                 "service": m.service,
                 "message": m.message,
                 "host": m.host,
-                "attributes": dict(m.attributes),
+                # dict() of a protobuf map goes through collections.abc (~4 µs); most maps are empty
+                "attributes": {k: v for k, v in m.attributes.items()} if m.attributes else {},
             }
             for f in _OPTIONAL:
                 if m.HasField(f):
