@@ -161,3 +161,18 @@ def test_ctrl_c_leaves_no_process_behind(tmp_path: Path) -> None:
     proc.wait(timeout=90)
     _gone, alive = psutil.wait_procs(descendants, timeout=30)
     assert not alive, [p.cmdline() for p in alive]
+
+
+@pytest.mark.slow
+def test_collector_group_files_are_tailed_forwarded_and_accounted(tmp_path: Path) -> None:
+    sc = parse_scenario(
+        "name: files\nduration: 2s\nseed: 9\nplacement: {type: inprocess}\nregistry: {enabled: false}\n"
+        "ingestor: {workers: 0}\ngenerators: []\n"
+        "collectors:\n  - {name: tail, files: 2, rate: 1500}\nmatrix:\n  collectors.0.file_format: [json, text]\n"
+    )
+    result = run_scenario(sc, tmp_path, quiet=True)
+    summary = _check_results(result.path)
+    for row in summary.iter_rows(named=True):
+        assert row["status"] == "ok", row["reason"]
+        assert row["protocol"] == "collector"
+        assert row["sent"] > 2000 and row["stored"] == row["sent"] and row["lost"] == 0 and row["duplicated"] == 0

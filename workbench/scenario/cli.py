@@ -16,11 +16,21 @@ def add_parser(subparsers: Any) -> None:
         help="run a YAML scenario (registry, ingestor, generators), results to Parquet",
         description="Run every cell of a scenario's matrix, measure it, account for every log, write results/<run-id>/.",
     )
-    p.add_argument("scenario", nargs="?", type=Path, help="the scenario YAML (e.g. scenarios/quickstart.yaml)")
-    p.add_argument("--results-dir", type=Path, default=Path("results"), help="where run folders go (default results/)")
-    p.add_argument("--placement", choices=("inprocess", "subprocess"), help="override the scenario's placement")
-    p.add_argument("--check", action="store_true", help="validate the scenario and list its cells, run nothing")
-    p.add_argument("--schema", action="store_true", help="print the scenario JSON Schema (for editors) and exit")
+    p.add_argument(
+        "scenario", nargs="?", type=Path, help="the scenario YAML (e.g. scenarios/quickstart.yaml)"
+    )
+    p.add_argument(
+        "--results-dir", type=Path, default=Path("results"), help="where run folders go (default results/)"
+    )
+    p.add_argument(
+        "--placement", choices=("inprocess", "subprocess"), help="override the scenario's placement"
+    )
+    p.add_argument(
+        "--check", action="store_true", help="validate the scenario and list its cells, run nothing"
+    )
+    p.add_argument(
+        "--schema", action="store_true", help="print the scenario JSON Schema (for editors) and exit"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=run)
 

@@ -74,6 +74,18 @@ class GeneratorGroup(_Model):
     level_mix: dict[str, float] | None = None
 
 
+class CollectorGroup(_Model):
+    """Files written by generators, tailed by one collector that forwards them in ack mode."""
+
+    name: str = "files"
+    files: int = Field(1, ge=1, description="files, each written by its own generator client")
+    file_format: Literal["json", "text"] = "json"
+    rate: float = Field(2000, gt=0, description="logs/s written per file")
+    batch: int = Field(100, ge=1)
+    count: int | None = Field(None, ge=1, description="logs per file; else the cell's duration")
+    forward_format: Literal["json", "proto"] = "json"
+
+
 class Placement(_Model):
     type: Literal["inprocess", "subprocess"] = "subprocess"
 
@@ -87,7 +99,8 @@ class Scenario(_Model):
     placement: Placement = Placement()
     registry: RegistrySettings = RegistrySettings()
     ingestor: IngestorSettings = IngestorSettings()
-    generators: list[GeneratorGroup] = Field(default_factory=lambda: [GeneratorGroup()], min_length=1)
+    generators: list[GeneratorGroup] = Field(default_factory=lambda: [GeneratorGroup()])
+    collectors: list[CollectorGroup] = Field(default_factory=list)
     matrix: dict[str, list[Any]] = Field(default_factory=dict)
 
 

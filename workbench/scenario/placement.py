@@ -24,6 +24,7 @@ from workbench.ingestor.config import IngestorConfig
 READY_RE = re.compile(rb"\[READY\] tcp=(\d+) udp=(\S+) http=(\S+)")
 SUMMARY_RE = re.compile(rb"\[SUMMARY\] stored (\d+) logs, [\d.]+ MB received, rejected (\d+), dropped (\d+)")
 REGISTRY_RE = re.compile(rb"registry listening on (\S+)")
+COLLECTOR_READY_RE = re.compile(rb"\[READY\] http=")
 
 
 class ComponentFailed(WorkbenchError):
@@ -57,6 +58,7 @@ class SubprocessPlacement:
         self._ingestor_proc: asyncio.subprocess.Process | None = None
         self._ingestor_out: list[bytes] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._collectors: list[asyncio.subprocess.Process] = []
 
     async def _spawn(self, name: str, args: list[str]) -> asyncio.subprocess.Process:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -146,6 +148,16 @@ class SubprocessPlacement:
             )
         return GeneratorResult(json.loads(summary_path.read_text()), [proc.pid])
 
+    async def start_collector(self, args: list[str], name: str) -> None:
+        proc = await self._spawn(name, ["collect", *args])
+        await self._wait_line(proc, COLLECTOR_READY_RE, name)
+        self._tasks.add(asyncio.create_task(_drain(proc)))
+        self._collectors.append(proc)
+
+    async def stop_collectors(self) -> None:
+        await asyncio.gather(*(_terminate(p, 60.0) for p in self._collectors))
+        self._collectors.clear()
+
     async def close(self) -> None:
         """Stop whatever still runs (Ctrl-C, a failed cell): SIGTERM, then SIGKILL."""
         await asyncio.gather(*(_terminate(p, 30.0) for p in self.procs if p.returncode is None))
@@ -185,6 +197,7 @@ class InProcessPlacement:
         self.log_dir = log_dir
         self._registry: Any = None
         self._ingestor: Any = None
+        self._collectors: list[Any] = []
 
     async def start_registry(self, data_dir: Path, port: int = 0) -> str:
         from workbench.registry import Registry
@@ -220,7 +233,22 @@ class InProcessPlacement:
         summary.write_json(summary_path)
         return GeneratorResult(summary.as_dict(), [os.getpid()])
 
+    async def start_collector(self, args: list[str], name: str) -> None:
+        from workbench.cli import build_parser
+        from workbench.collector import Collector
+        from workbench.collector.cli import config_from_args
+
+        collector = Collector(config_from_args(build_parser().parse_args(["collect", *args])))
+        await collector.start()
+        self._collectors.append(collector)
+
+    async def stop_collectors(self) -> None:
+        for c in self._collectors:
+            await c.stop()
+        self._collectors.clear()
+
     async def close(self) -> None:
+        await self.stop_collectors()
         if self._ingestor is not None:
             with contextlib.suppress(Exception):
                 await self._ingestor.stop()

@@ -24,7 +24,7 @@ from workbench.errors import WorkbenchError
 from workbench.ingestor.config import IngestorConfig
 from workbench.scenario import results
 from workbench.scenario.accounting import account, read_stored
-from workbench.scenario.model import Cell, GeneratorGroup, Scenario, expand
+from workbench.scenario.model import Cell, CollectorGroup, GeneratorGroup, Scenario, expand
 from workbench.scenario.placement import ComponentFailed, IngestorHandle, Placement, make_placement
 from workbench.scenario.progress import Progress
 
@@ -68,6 +68,38 @@ def generator_args(
     if group.level_mix:
         args += ["--level-mix", ",".join(f"{k}={v}" for k, v in group.level_mix.items())]
     return args
+
+
+def collector_file_args(
+    group: CollectorGroup, scenario: Scenario, seed: int, prefix: str, path: Path
+) -> list[str]:
+    """A generator writing one file for a collector group (one client, so one client_id per file)."""
+    args = ["--output", str(path), "--file-format", group.file_format, "--batch", str(group.batch),
+            "--rate", str(group.rate), "--seed", str(seed), "--client-prefix", prefix]  # fmt: skip
+    if group.count is not None:
+        args += ["--count", str(group.count)]
+    else:
+        args += ["--duration", f"{scenario.warmup + scenario.duration}s"]
+    return args
+
+
+def collector_args(group: CollectorGroup, ing: IngestorHandle, pattern: str, state_dir: Path) -> list[str]:
+    args = ["--input", pattern, "--forward", f"127.0.0.1:{ing.tcp_port}", "--forward-format", group.forward_format,
+            "--state-dir", str(state_dir), "--read-from", "beginning", "--http-port", "0", "--quiet"]  # fmt: skip
+    return args + (["--ca", ing.cert_path] if ing.cert_path else ["--no-tls"])
+
+
+async def _settle(sampler: Sampler, quiet_seconds: float = 2.0, limit_seconds: float = 60.0) -> None:
+    """Wait until the ingestor's stored count stops growing (collectors have forwarded everything)."""
+    deadline = time.monotonic() + limit_seconds
+    last, since = -1.0, time.monotonic()
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        now_total = sampler.samples[-1]["logs_total"] if sampler.samples else 0.0
+        if now_total != last:
+            last, since = now_total, time.monotonic()
+        elif time.monotonic() - since >= quiet_seconds:
+            return
 
 
 def _proc_tree(pids: list[int]) -> list[psutil.Process]:
@@ -142,6 +174,7 @@ async def run_cell(cell: Cell, placement: Placement, run_dir: Path, registry_url
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
         sampling = asyncio.create_task(sampler.run(session))
         try:
+            cell_dir.mkdir(parents=True, exist_ok=True)
             runs = []
             for gi, group in enumerate(s.generators):
                 args = generator_args(
@@ -152,8 +185,24 @@ async def run_cell(cell: Cell, placement: Placement, run_dir: Path, registry_url
                         args, f"generator-{cell.index}-{gi}", cell_dir / f"generator-{gi}.json"
                     )
                 )
-            cell_dir.mkdir(parents=True, exist_ok=True)
+            for ci, cgroup in enumerate(s.collectors):
+                files_dir = cell_dir / "files" / f"{ci}-{cgroup.name}"
+                files_dir.mkdir(parents=True, exist_ok=True)
+                await placement.start_collector(
+                    collector_args(
+                        cgroup, ing, str(files_dir / "*.log"), cell_dir / "collector-state" / str(ci)
+                    ),
+                    f"collector-{cell.index}-{ci}",
+                )
+                for fi in range(cgroup.files):
+                    args = collector_file_args(cgroup, s, seed + cell.index * 1000 + 500 + ci * 50 + fi,
+                                               f"c{cell.index}-{cgroup.name}{ci}f{fi}", files_dir / f"{fi}.log")  # fmt: skip
+                    name = f"filegen-{cell.index}-{ci}-{fi}"
+                    runs.append(placement.run_generator(args, name, cell_dir / f"{name}.json"))
             gen_results = await asyncio.gather(*runs)
+            if s.collectors:
+                await _settle(sampler)
+                await placement.stop_collectors()
         finally:
             sampling.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -167,7 +216,9 @@ async def run_cell(cell: Cell, placement: Placement, run_dir: Path, registry_url
             sent[c["client_id"]] = {"sent": c["sent_logs"], "first_seq": c.get("first_seq")}
     acc = account(sent, stored, ing.final.get("rejected", 0), ing.final.get("dropped", 0))
     samples = sampler.samples
-    gen_seconds = max((float(r.summary.get("duration_seconds") or 0) for r in gen_results), default=0.0) or sent_seconds
+    gen_seconds = (
+        max((float(r.summary.get("duration_seconds") or 0) for r in gen_results), default=0.0) or sent_seconds
+    )
     logs_per_sec, mb_per_sec = acc["stored"] / gen_seconds, 0.0
     measured = _window(samples, s.warmup)
     if len(measured) > 1:
@@ -176,12 +227,12 @@ async def run_cell(cell: Cell, placement: Placement, run_dir: Path, registry_url
         if s.warmup > 0:
             logs_per_sec = (measured[-1]["logs_total"] - measured[0]["logs_total"]) / span
     busy = [x for x in measured if x["logs_per_sec"] > 0] or measured
-    g0 = s.generators[0]
+    g0 = s.generators[0] if s.generators else GeneratorGroup(format="json")
     row = {
         "cell": cell.name, "cell_index": cell.index, "status": "ok", "reason": "",
-        "format": ",".join(sorted({g.format for g in s.generators})),
-        "protocol": ",".join(sorted({g.protocol for g in s.generators})),
-        "batch": g0.batch, "clients": sum(g.clients for g in s.generators), "workers": s.ingestor.workers,
+        "format": ",".join(sorted({g.format for g in s.generators} | {f"files-{c.file_format}" for c in s.collectors})),
+        "protocol": ",".join(sorted({g.protocol for g in s.generators} | ({"collector"} if s.collectors else set()))),
+        "batch": g0.batch, "clients": sum(g.clients for g in s.generators) + sum(c.files for c in s.collectors), "workers": s.ingestor.workers,
         "ack": any(g.ack for g in s.generators), "duration_s": round(sent_seconds, 3),
         "sent": acc["sent"], "stored": acc["stored"], "lost": acc["lost"], "duplicated": acc["duplicated"],
         "reordered": acc["reordered"], "rejected": acc["rejected"], "dropped": acc["dropped"],
