@@ -86,15 +86,24 @@ async def run_format(fmt: str, seconds: float, workers: int, senders: int, tmp: 
     ctx = mp.get_context("spawn")
     sent = ctx.Value("q", 0)
     procs = [ctx.Process(target=sender, args=(ing.tcp_port, ing.cert_path, fmt, seconds, sent)) for _ in range(senders)]
-    t0 = time.perf_counter()
     for p in procs:
         p.start()
+    samples: list[tuple[float, float]] = []  # (time, stored so far) while every sender runs
+    while all(p.is_alive() for p in procs):
+        await asyncio.sleep(0.5)
+        samples.append((time.perf_counter(), ing.snapshot()["totals"]["logs"]))
     while any(p.is_alive() for p in procs):
         await asyncio.sleep(0.1)
     await ing.stop()
-    elapsed = time.perf_counter() - t0
     stored = count_stored(data_dir)
-    return {"sent": sent.value, "stored": stored, "seconds": elapsed, "logs_per_sec": stored / elapsed}
+    # steady state: from the first sample with logs stored (+1 s) to the last one before a sender ended
+    busy = [s for s in samples if s[1] > 0]
+    steady = [s for s in busy if s[0] >= busy[0][0] + 1.0] if busy else []
+    if len(steady) >= 2:
+        rate = (steady[-1][1] - steady[0][1]) / (steady[-1][0] - steady[0][0])
+    else:
+        rate = float("nan")
+    return {"sent": sent.value, "stored": stored, "logs_per_sec": rate}
 
 
 def main() -> None:
