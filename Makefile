@@ -41,7 +41,7 @@ lint: venv
 
 ## regenerate the protobuf classes from schemas/log.proto (a test checks they are current)
 proto: venv
-	$(PY) -m grpc_tools.protoc -Ischemas --python_out=workbench/_generated schemas/log.proto
+	$(PY) -m grpc_tools.protoc -Ischemas --python_out=workbench/_generated --pyi_out=workbench/_generated schemas/log.proto
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis

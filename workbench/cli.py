@@ -23,6 +23,7 @@ VERB_MODULES: tuple[str, ...] = (
     "workbench.registry.cli",
     "workbench.collector.cli",
     "workbench.analysis.cli",
+    "workbench.dashboard.cli",
 )
 
 

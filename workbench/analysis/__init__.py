@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from workbench.analysis.compare import compare_runs, regressions
+from workbench.analysis.compare import accounting, by_setting, compare_runs, regressions
+from workbench.analysis.logs import iter_batches, logs_frame, read_logs, scan_logs
 from workbench.analysis.results import load_run, load_runs
 
-__all__ = ["compare_runs", "load_run", "load_runs", "regressions"]
+__all__ = ["accounting", "by_setting", "compare_runs", "iter_batches", "load_run", "load_runs", "logs_frame",
+           "read_logs", "regressions", "scan_logs"]  # fmt: skip

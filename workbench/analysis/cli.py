@@ -3,6 +3,8 @@
 With one run: its summary. With several: every cell's figures and their ratio to the first run
 (the baseline); ``--threshold`` makes it a regression check whose exit code CI can use (1 when a
 cell's ``--metric`` got worse than the baseline by more than the threshold, or lost logs).
+``--html FILE`` also writes the static report: charts by format x protocol x batch, time series,
+accounting and the summary in one self-contained file that opens without a network.
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--threshold", type=float, help="fail (exit 1) when a cell is worse by more than this fraction"
     )
+    p.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="also write a self-contained HTML report with charts to FILE",
+    )
     p.set_defaults(func=run)
 
 
@@ -49,6 +57,11 @@ def run(args: argparse.Namespace) -> int:
     stem = "comparison" if len(runs) > 1 else "report"
     for path in export(comparison, out, stem, f"workbench: {' vs '.join(r.name for r in runs)}"):
         print(f"wrote {path}")
+    if args.html:
+        from workbench.dashboard.static import write_report  # Bokeh only on request
+
+        title = f"workbench: {' vs '.join(r.name for r in runs)}"
+        print(f"wrote {write_report(runs, comparison, args.html, title)}")
     if args.threshold is not None and len(runs) > 1:
         bad = regressions(comparison.filter(pl.col("run") != runs[0].name), args.threshold, args.metric)
         if bad.height:

@@ -48,3 +48,37 @@ def regressions(
     ratio = pl.col(f"{metric}_ratio")
     worse = ratio < (1 - threshold) if higher_better else ratio > (1 + threshold)
     return comparison.filter(worse.fill_null(False) | (pl.col("lost").fill_null(0) > 0))
+
+
+SETTINGS = ("format", "protocol", "batch")
+
+
+def by_setting(summary: pl.DataFrame) -> pl.DataFrame:
+    """The summary with a ``setting`` label per row (``json/tcp/b100``, plus ``run`` when several
+    runs are in the frame), the x axis of the comparison charts."""
+    parts = []
+    for col in SETTINGS:
+        if col in summary.columns:
+            expr = pl.col(col).cast(pl.String).fill_null("-")
+            parts.append(pl.lit("b") + expr if col == "batch" else expr)
+    label = pl.concat_str(parts, separator="/") if parts else pl.col("cell").cast(pl.String)
+    df = summary.with_columns(label.alias("setting"))
+    if "run" in df.columns and df["run"].n_unique() > 1:
+        df = df.with_columns(
+            pl.concat_str([pl.col("run"), pl.col("setting")], separator=": ").alias("setting")
+        )
+    return df
+
+
+def accounting(summary: pl.DataFrame) -> pl.DataFrame:
+    """Sent, stored, lost, duplicated, rejected, dropped per cell, and ``problem``: whether any
+    log is missing or duplicated (what the dashboards and the report highlight)."""
+    cols = [c for c in ("run", "cell", "status", "sent", "stored", "lost", "duplicated", "reordered",
+                        "rejected", "dropped") if c in summary.columns]  # fmt: skip
+    df = summary.select(cols)
+    bad = [pl.col(c).fill_null(0) > 0 for c in ("lost", "duplicated") if c in df.columns]
+    if "status" in df.columns:
+        bad.append(pl.col("status") != "ok")
+    return df.with_columns(
+        pl.any_horizontal(bad).fill_null(False).alias("problem") if bad else pl.lit(False).alias("problem")
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import signal
 from typing import Any
 
@@ -54,7 +55,7 @@ def worker_main() -> None:
         send("ready", None)
 
         def on_stdin() -> None:
-            line = sys.stdin.buffer.raw.read(4096)  # type: ignore[attr-defined]
+            line = os.read(sys.stdin.fileno(), 4096)
             if not line or b"stop" in line:
                 loop.remove_reader(sys.stdin.fileno())
                 stop.set()

@@ -49,7 +49,7 @@ async def start_http(ingestor: Ingestor, host: str, port: int) -> tuple[web.AppR
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    server = site._server
+    server: Any = site._server
     bound = port
     if server is not None and getattr(server, "sockets", None):
         bound = server.sockets[0].getsockname()[1]

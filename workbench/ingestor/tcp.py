@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 from workbench.errors import FramingError
 from workbench.ingestor.decoding import Session, Worker
@@ -49,7 +49,8 @@ class IngestProtocol(asyncio.Protocol):
         self.last_data = time.monotonic()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        transport = cast(asyncio.Transport, transport)  # uvloop's are not asyncio subclasses: no isinstance
+        self.transport = transport
         peername: Any = transport.get_extra_info("peername")
         host, port = (peername[0], peername[1]) if isinstance(peername, tuple) else (str(peername), 0)
         self.peer = f"{host}:{port}"

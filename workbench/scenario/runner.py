@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 import time
 from dataclasses import dataclass, field
@@ -168,6 +169,10 @@ async def run_cell(cell: Cell, placement: Placement, run_dir: Path, registry_url
         registry_url=registry_url if s.ingestor.use_registry else None,
     )  # fmt: skip
     ing = await placement.start_ingestor(cfg)
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    # where the cell's ingestor answers, for `dashboard --live RUN` while the cell runs
+    (cell_dir / "ingestor.json").write_text(json.dumps({"http_url": ing.http_url, "tcp_port": ing.tcp_port,
+                                                        "udp_port": ing.udp_port}) + "\n")  # fmt: skip
     sampler = Sampler(ing, cell, progress)
     gen_results = []
     started = time.monotonic()
