@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test test-fast bench lint proto clean
+.PHONY: venv system-deps peers run test test-fast bench lint proto clean
 
 venv: $(STAMP)
 
@@ -20,8 +20,15 @@ $(STAMP): pyproject.toml
 run: venv
 	$(PY) -m workbench run scenarios/quickstart.yaml
 
+## system packages the tests use for real (zstd, chromium, rsyslog); apt-get when root
+system-deps:
+	bash tools/system-deps.sh
+
+## the third-party receivers of scenarios/peers.yaml (rsyslog, with TLS)
+peers: system-deps
+
 ## the whole test suite, slow end-to-end tests included
-test: venv
+test: venv system-deps
 	$(PY) -m ruff check workbench tests bench
 	$(PY) -m pytest -q
 

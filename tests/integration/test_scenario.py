@@ -175,4 +175,40 @@ def test_collector_group_files_are_tailed_forwarded_and_accounted(tmp_path: Path
     for row in summary.iter_rows(named=True):
         assert row["status"] == "ok", row["reason"]
         assert row["protocol"] == "collector"
-        assert row["sent"] > 2000 and row["stored"] == row["sent"] and row["lost"] == 0 and row["duplicated"] == 0
+        assert (
+            row["sent"] > 2000
+            and row["stored"] == row["sent"]
+            and row["lost"] == 0
+            and row["duplicated"] == 0
+        )
+
+
+def test_external_target_needs_a_syslog_load() -> None:
+    with pytest.raises(ConfigError, match="rsyslog target takes syslog over tcp"):
+        expand(parse_scenario("name: t\ntarget: {type: rsyslog}\ngenerators: [{format: json}]\n"))
+    with pytest.raises(ConfigError, match="target type command needs a command"):
+        expand(parse_scenario("name: t\ntarget: {type: command}\ngenerators: [{format: syslog}]\n"))
+
+
+@pytest.mark.slow
+def test_rsyslog_target_is_accounted_like_our_ingestor(tmp_path: Path) -> None:
+    """rsyslog (Debian's, installed by `make test`) receives the same octet-counted RFC 5424 load,
+    plain and over TLS; the accounting reads its file and finds every seq of every client once."""
+    sc = parse_scenario(
+        "name: peers\nduration: 2s\nseed: 3\nplacement: {type: inprocess}\nregistry: {enabled: false}\n"
+        "ingestor: {workers: 0}\ngenerators: [{name: s, format: syslog, clients: 2, batch: 100, rate: 4000}]\n"
+        "matrix:\n  target.type: [rsyslog, ingestor]\n  target.tls: [false, true]\n"
+    )
+    result = run_scenario(sc, tmp_path, quiet=True)
+    summary = _check_results(result.path)
+    assert summary.height == 4
+    for row in summary.iter_rows(named=True):
+        assert row["status"] == "ok", row["reason"]
+        assert (
+            row["sent"] > 3000
+            and row["stored"] == row["sent"]
+            and row["lost"] == 0
+            and row["duplicated"] == 0
+        )
+    conf = next((result.path / "cells").glob("*type=rsyslog-tls=True/target.conf")).read_text()
+    assert 'streamDriver.name="gtls"' in conf and "127.0.0.1" in conf

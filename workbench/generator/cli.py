@@ -50,6 +50,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     net.add_argument("--ca", type=Path, help="CA file to verify the receiver's certificate")
     net.add_argument("--insecure", action="store_true", help="TLS without certificate verification")
     net.add_argument("--ack", action="store_true", help="ack mode: keep frames until acknowledged, resend")
+    net.add_argument("--no-header", action="store_true",
+                     help="send no format header (third-party receivers: octet-counted syslog, JSON lines)")  # fmt: skip
     net.add_argument("--output", type=Path, help="write the logs to this file instead of the network")
     net.add_argument("--file-format", choices=("json", "csv", "text"), default="json", help="with --output")
     what = p.add_argument_group("what")
@@ -101,7 +103,7 @@ def config_from_args(args: argparse.Namespace) -> GeneratorConfig:
     transport = "file" if args.output else ("udp" if args.udp else "tcp")
     fields: dict[str, Any] = {
         "address": args.address, "tcp_port": args.tcp_port, "udp_port": args.udp_port, "transport": transport,
-        "tls": not args.no_tls, "ca_file": args.ca, "insecure": args.insecure, "ack": args.ack,
+        "tls": not args.no_tls, "ca_file": args.ca, "insecure": args.insecure, "ack": args.ack, "header": not args.no_header,
         "output_file": args.output, "file_format": args.file_format, "format": args.format,
         "registry_url": args.registry, "replay_file": args.replay, "seed": args.seed,
         "client_prefix": args.client_prefix, "pool_logs": args.pool_logs, "batch_size": args.batch,

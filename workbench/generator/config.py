@@ -55,6 +55,7 @@ class GeneratorConfig(_Frozen):
     ca_file: Path | None = None
     insecure: bool = False
     ack: bool = False
+    header: bool = True  # False: no LOGWB/1 line, for third-party receivers (syslog over TCP/TLS)
     output_file: Path | None = None
     file_format: Literal["json", "csv", "text"] = "json"
     # what

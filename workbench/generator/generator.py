@@ -133,6 +133,12 @@ class Generator:
 
     def _header(self, client_id: str) -> bytes:
         cfg = self.config
+        if not cfg.header:
+            if cfg.ack or cfg.format in ("proto", "avro"):
+                raise ConfigError(
+                    "--no-header works with text formats without --ack (nothing else is detectable)"
+                )
+            return b""
         framing = "length" if cfg.ack or cfg.format in ("proto", "avro") else None
         if cfg.format == "syslog" and not cfg.ack:
             framing = "octet"

@@ -70,20 +70,11 @@ class Stored:
         return self.uncompressed_bytes / self.disk_bytes if self.disk_bytes else 0.0
 
 
-def read_stored(data_dir: Path) -> Stored:
-    frames, raw, disk = [], 0, 0
-    for df, n_raw, n_disk in _frames(output_files(data_dir)):
-        frames.append(df)
-        raw += n_raw
-        disk += n_disk
-    if not frames:
-        empty = pl.DataFrame(schema={"client_id": pl.Utf8, "lines": pl.UInt32, "stored": pl.UInt32,
-                                     "duplicated": pl.UInt32, "reordered": pl.UInt32,
-                                     "min_seq": pl.Int64, "max_seq": pl.Int64})  # fmt: skip
-        return Stored(empty, 0, dict.fromkeys(("p50", "p90", "p99", "max"), 0.0), 0, 0)
-    all_rows = pl.concat(frames).sort("file", "row")
-    per_client = (
-        all_rows.filter(pl.col("client_id").is_not_null())
+def per_client_counts(rows: pl.DataFrame) -> pl.DataFrame:
+    """Per client, from ``client_id``/``seq`` rows in writing order: lines, distinct seqs (stored),
+    duplicates, places the seq goes down (reordered), and the seq range."""
+    return (
+        rows.filter(pl.col("client_id").is_not_null())
         .with_columns((pl.col("seq").diff().over("client_id") < 0).fill_null(False).alias("down"))
         .group_by("client_id")
         .agg(
@@ -96,6 +87,21 @@ def read_stored(data_dir: Path) -> Stored:
         .with_columns((pl.col("lines") - pl.col("stored")).alias("duplicated"))
         .sort("client_id")
     )
+
+
+def read_stored(data_dir: Path) -> Stored:
+    frames, raw, disk = [], 0, 0
+    for df, n_raw, n_disk in _frames(output_files(data_dir)):
+        frames.append(df)
+        raw += n_raw
+        disk += n_disk
+    if not frames:
+        empty = pl.DataFrame(schema={"client_id": pl.Utf8, "lines": pl.UInt32, "stored": pl.UInt32,
+                                     "duplicated": pl.UInt32, "reordered": pl.UInt32,
+                                     "min_seq": pl.Int64, "max_seq": pl.Int64})  # fmt: skip
+        return Stored(empty, 0, dict.fromkeys(("p50", "p90", "p99", "max"), 0.0), 0, 0)
+    all_rows = pl.concat(frames).sort("file", "row")
+    per_client = per_client_counts(all_rows)
     lat = all_rows.select(
         (
             pl.col("received_at").str.to_datetime(time_zone="UTC")

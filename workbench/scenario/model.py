@@ -86,6 +86,24 @@ class CollectorGroup(_Model):
     forward_format: Literal["json", "proto"] = "json"
 
 
+class TargetSettings(_Model):
+    """What receives the load: our ingestor, or a third-party receiver for a side-by-side comparison.
+
+    ``rsyslog``: the runner writes its config (imtcp on 127.0.0.1, TLS with gtls when ``tls``,
+    the raw message per line to a file). ``command``: any receiver, ``command`` and ``config``
+    with ``{port}``, ``{data_dir}``, ``{config}``, ``{cert}``, ``{key}`` filled in; ``output`` is
+    the glob of its files under ``{data_dir}``, one RFC 5424 message per line.
+    """
+
+    type: Literal["ingestor", "rsyslog", "command"] = "ingestor"
+    tls: bool | None = Field(
+        None, description="TLS to the target; for the ingestor it overrides ingestor.tls"
+    )
+    command: list[str] | None = None
+    config: str | None = None
+    output: str = "*.log"
+
+
 class Placement(_Model):
     type: Literal["inprocess", "subprocess"] = "subprocess"
 
@@ -101,6 +119,7 @@ class Scenario(_Model):
     ingestor: IngestorSettings = IngestorSettings()
     generators: list[GeneratorGroup] = Field(default_factory=lambda: [GeneratorGroup()])
     collectors: list[CollectorGroup] = Field(default_factory=list)
+    target: TargetSettings = TargetSettings()
     matrix: dict[str, list[Any]] = Field(default_factory=dict)
 
 
@@ -132,6 +151,7 @@ def _label(value: Any) -> str:
 def expand(scenario: Scenario) -> list[Cell]:
     """Every combination of the matrix, in order (the first key varies slowest)."""
     if not scenario.matrix:
+        check_target(scenario)
         return [Cell(index=0, name="base", values={}, scenario=scenario)]
     keys = list(scenario.matrix)
     cells = []
@@ -149,6 +169,7 @@ def expand(scenario: Scenario) -> list[Cell]:
         except ValidationError as exc:
             raise ConfigError(f"scenario {scenario.name}: matrix cell {dict(zip(keys, combo, strict=True))}: "
                               f"{_first_error(exc)}") from None  # fmt: skip
+        check_target(cell_scenario)
         name = "-".join(f"{k.split('.')[-1]}={_label(v)}" for k, v in zip(keys, combo, strict=True))
         cells.append(
             Cell(index=i, name=name, values=dict(zip(keys, combo, strict=True)), scenario=cell_scenario)
@@ -159,6 +180,23 @@ def expand(scenario: Scenario) -> list[Cell]:
 def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     return f"{'.'.join(map(str, err['loc']))}: {err['msg']}"
+
+
+def check_target(scenario: Scenario) -> None:
+    """An external target gets syslog over TCP from generators only (what third parties read)."""
+    t = scenario.target
+    if t.type == "ingestor":
+        return
+    if t.type == "command" and not t.command:
+        raise ConfigError(f"scenario {scenario.name}: target type command needs a command")
+    if scenario.collectors:
+        raise ConfigError(
+            f"scenario {scenario.name}: collectors forward in ack mode, which a {t.type} target lacks"
+        )
+    for g in scenario.generators:
+        if g.format != "syslog" or g.protocol != "tcp" or g.ack:
+            raise ConfigError(f"scenario {scenario.name}: a {t.type} target takes syslog over tcp without ack "
+                              f"(generator group {g.name} has {g.format}/{g.protocol}{'/ack' if g.ack else ''})")  # fmt: skip
 
 
 def _check_matrix_keys(scenario: Scenario) -> None:

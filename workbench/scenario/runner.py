@@ -25,6 +25,7 @@ from workbench.errors import WorkbenchError
 from workbench.ingestor.config import IngestorConfig
 from workbench.scenario import results
 from workbench.scenario.accounting import account, read_stored
+from workbench.scenario.external import count_lines, read_external, start_external, stop_external_proc
 from workbench.scenario.model import Cell, CollectorGroup, GeneratorGroup, Scenario, expand
 from workbench.scenario.placement import ComponentFailed, IngestorHandle, Placement, make_placement
 from workbench.scenario.progress import Progress
@@ -156,24 +157,54 @@ class Sampler:
             self.progress.update(sample["t"], sample["logs_per_sec"], sample["logs_total"])
 
 
+class ExternalSampler(Sampler):
+    """A third-party receiver has no /metrics.json: count its output lines and sample its process."""
+
+    async def run(self, session: aiohttp.ClientSession) -> None:
+        self._resources()
+        while True:
+            await asyncio.sleep(1.0)
+            cpu, rss = self._resources()
+            total = await asyncio.get_running_loop().run_in_executor(
+                None, count_lines, self.ing.data_dir, self.ing.output
+            )
+            prev = self.samples[-1] if self.samples else {"t": 0.0, "logs_total": 0.0}
+            t = round(time.monotonic() - self._t0, 3)
+            rate = (total - prev["logs_total"]) / max(1e-9, t - prev["t"])
+            self.samples.append({"cell": self.cell.name, "t": t, "logs_total": float(total), "bytes_total": 0.0,
+                                 "rejected_total": 0, "dropped_total": 0.0, "logs_per_sec": rate, "mb_per_sec": 0.0,
+                                 "latency_us": 0.0, "queue_length": 0.0, "connections": 0.0,
+                                 "cpu_percent": cpu, "rss_mb": rss})  # fmt: skip
+            self.progress.update(t, rate, total)
+
+
 async def run_cell(cell: Cell, placement: Placement, run_dir: Path, registry_url: str | None, seed: int,
                    progress: Progress) -> CellResult:  # fmt: skip
     s = cell.scenario
     cell_dir = run_dir / "cells" / f"{cell.index:03d}-{cell.name}"
     data_dir = cell_dir / "data"
     cfg = IngestorConfig(
-        data_dir=data_dir, tcp_port=0, udp_port=0, http_port=0, workers=s.ingestor.workers, tls=s.ingestor.tls,
+        data_dir=data_dir, tcp_port=0, udp_port=0, http_port=0, workers=s.ingestor.workers,
+        tls=s.ingestor.tls if s.target.tls is None else s.target.tls,
         output=s.ingestor.output, rotate_bytes=s.ingestor.rotate, compression=s.ingestor.compression,
         compression_level=s.ingestor.compression_level, overflow=s.ingestor.overflow,
         max_queue_logs=s.ingestor.max_queue_logs, stats_line=False,
         registry_url=registry_url if s.ingestor.use_registry else None,
     )  # fmt: skip
-    ing = await placement.start_ingestor(cfg)
+    external = s.target.type != "ingestor"
     cell_dir.mkdir(parents=True, exist_ok=True)
-    # where the cell's ingestor answers, for `dashboard --live RUN` while the cell runs
-    (cell_dir / "ingestor.json").write_text(json.dumps({"http_url": ing.http_url, "tcp_port": ing.tcp_port,
-                                                        "udp_port": ing.udp_port}) + "\n")  # fmt: skip
-    sampler = Sampler(ing, cell, progress)
+    ing: Any
+    if external:
+        ing = await start_external(
+            s.target, cell_dir, run_dir / "logs", f"target-{cell.index}-{s.target.type}"
+        )
+        sampler: Sampler = ExternalSampler(ing, cell, progress)
+    else:
+        ing = await placement.start_ingestor(cfg)
+        # where the cell's ingestor answers, for `dashboard --live RUN` while the cell runs
+        (cell_dir / "ingestor.json").write_text(json.dumps({"http_url": ing.http_url, "tcp_port": ing.tcp_port,
+                                                            "udp_port": ing.udp_port}) + "\n")  # fmt: skip
+        sampler = Sampler(ing, cell, progress)
     gen_results = []
     started = time.monotonic()
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
@@ -184,7 +215,7 @@ async def run_cell(cell: Cell, placement: Placement, run_dir: Path, registry_url
             for gi, group in enumerate(s.generators):
                 args = generator_args(
                     group, ing, s, seed + cell.index * 1000 + gi, f"c{cell.index}-{group.name}{gi}"
-                )
+                ) + (["--no-header"] if external else [])
                 runs.append(
                     placement.run_generator(
                         args, f"generator-{cell.index}-{gi}", cell_dir / f"generator-{gi}.json"
@@ -213,8 +244,13 @@ async def run_cell(cell: Cell, placement: Placement, run_dir: Path, registry_url
             with contextlib.suppress(asyncio.CancelledError):
                 await sampling
     sent_seconds = time.monotonic() - started
-    await placement.stop_ingestor(ing)
-    stored = await asyncio.get_running_loop().run_in_executor(None, read_stored, data_dir)
+    loop = asyncio.get_running_loop()
+    if external:
+        await stop_external_proc(ing.proc)
+        stored = await loop.run_in_executor(None, read_external, ing.data_dir, ing.output)
+    else:
+        await placement.stop_ingestor(ing)
+        stored = await loop.run_in_executor(None, read_stored, data_dir)
     sent = {}
     for r in gen_results:
         for c in r.summary["clients"]:
