@@ -22,7 +22,7 @@ run: venv
 
 ## system packages the tests use for real (zstd, chromium, rsyslog); apt-get when root
 system-deps:
-	bash tools/system-deps.sh
+	bash .ci/system-deps.sh
 
 ## the third-party receivers of scenarios/peers.yaml (rsyslog, with TLS)
 peers: system-deps
