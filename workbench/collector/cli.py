@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -154,19 +155,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m workbench.collector``: the verb on its own (same flags as ``workbench collect``)."""
-    import sys
+    """The ``collect`` verb alone (``python -m workbench.collector``), as the workbench CLI runs it."""
+    from workbench.cli import main as workbench_main
 
-    from workbench.errors import WorkbenchError
-
-    parser = argparse.ArgumentParser(prog="python -m workbench")
-    add_parser(parser.add_subparsers(dest="verb", required=True))
-    args = parser.parse_args(["collect", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        code = args.func(args)
-    except WorkbenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(exc.exit_code) from None
-    except KeyboardInterrupt:
-        raise SystemExit(130) from None
-    raise SystemExit(code or 0)
+    workbench_main(["collect", *(sys.argv[1:] if argv is None else argv)])

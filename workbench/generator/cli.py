@@ -285,18 +285,7 @@ def merge_summaries(parts: list[dict[str, Any]], seed: int) -> dict[str, Any]:
 
 
 def main_standalone(argv: list[str] | None = None) -> None:
-    """The ``generate`` verb alone, as the workbench CLI runs it (one error line, exit code)."""
-    from workbench.errors import WorkbenchError
+    """The ``generate`` verb alone (``python -m workbench.generator``), as the workbench CLI runs it."""
+    from workbench.cli import main as workbench_main
 
-    parser = argparse.ArgumentParser(prog="python -m workbench.generator")
-    sub = parser.add_subparsers(dest="verb")
-    add_parser(sub)
-    args = parser.parse_args(["generate", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        code = args.func(args)
-    except WorkbenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(exc.exit_code) from None
-    except KeyboardInterrupt:
-        raise SystemExit(130) from None
-    raise SystemExit(code or 0)
+    workbench_main(["generate", *(sys.argv[1:] if argv is None else argv)])

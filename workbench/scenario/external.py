@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import signal
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ import polars as pl
 
 from workbench.scenario.accounting import Stored, per_client_counts
 from workbench.scenario.model import TargetSettings
-from workbench.scenario.placement import ComponentFailed
+from workbench.scenario.placement import ComponentFailed, terminate
 from workbench.tls import ensure_self_signed
 
 RSYSLOG_CONFIG = """# written by the workbench runner for one cell
@@ -116,15 +115,7 @@ async def start_external(target: TargetSettings, cell_dir: Path, log_dir: Path, 
 
 
 async def stop_external_proc(proc: asyncio.subprocess.Process, timeout: float = 30.0) -> None:
-    if proc.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
-    try:
-        await asyncio.wait_for(proc.wait(), timeout)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
+    await terminate(proc, timeout)
 
 
 def count_lines(data_dir: Path, pattern: str) -> int:

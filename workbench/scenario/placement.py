@@ -123,7 +123,7 @@ class SubprocessPlacement:
         proc = self._ingestor_proc
         if proc is None:
             return
-        await _terminate(proc, timeout)
+        await terminate(proc, timeout)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._ingestor_reader, 5)
         for line in self._ingestor_out:
@@ -155,12 +155,12 @@ class SubprocessPlacement:
         self._collectors.append(proc)
 
     async def stop_collectors(self) -> None:
-        await asyncio.gather(*(_terminate(p, 60.0) for p in self._collectors))
+        await asyncio.gather(*(terminate(p, 60.0) for p in self._collectors))
         self._collectors.clear()
 
     async def close(self) -> None:
         """Stop whatever still runs (Ctrl-C, a failed cell): SIGTERM, then SIGKILL."""
-        await asyncio.gather(*(_terminate(p, 30.0) for p in self.procs if p.returncode is None))
+        await asyncio.gather(*(terminate(p, 30.0) for p in self.procs if p.returncode is None))
         self.procs.clear()
 
 
@@ -176,7 +176,7 @@ async def _collect(proc: asyncio.subprocess.Process, lines: list[bytes]) -> None
             lines.append(line)
 
 
-async def _terminate(proc: asyncio.subprocess.Process, timeout: float) -> None:
+async def terminate(proc: asyncio.subprocess.Process, timeout: float) -> None:
     if proc.returncode is None:
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signal.SIGTERM)
