@@ -139,6 +139,10 @@ def test_subprocess_run_with_registry_and_worker_processes(tmp_path: Path) -> No
         assert row["status"] == "ok", row["reason"]
         assert row["stored"] == row["sent"] > 1000 and row["lost"] == 0
         assert row["compression_ratio"] > 2
+        assert row["cpu_percent"] > 0 and row["rss_mb"] > 50  # the ingestor's process tree
+        assert row["generator_cpu_percent"] > 0 and row["generator_rss_mb"] > 10  # every other component too
+    timeseries = pl.read_parquet(result.path / "timeseries.parquet")
+    assert {"generator_cpu_percent", "registry_rss_mb"} <= set(timeseries.columns)
     assert (result.path / "logs" / "ingestor.log").is_file()
 
 

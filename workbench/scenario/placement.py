@@ -59,6 +59,7 @@ class SubprocessPlacement:
         self._ingestor_out: list[bytes] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._collectors: list[asyncio.subprocess.Process] = []
+        self.roles: dict[int, str] = {}
 
     async def _spawn(self, name: str, args: list[str]) -> asyncio.subprocess.Process:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -69,7 +70,16 @@ class SubprocessPlacement:
         )  # fmt: skip
         stderr.close()
         self.procs.append(proc)
+        self.roles[proc.pid] = _role(name)
         return proc
+
+    def component_pids(self) -> dict[str, list[int]]:
+        """Running component processes by role (registry, ingestor, generator, collector)."""
+        out: dict[str, list[int]] = {}
+        for p in self.procs:
+            if p.returncode is None:
+                out.setdefault(self.roles.get(p.pid, "other"), []).append(p.pid)
+        return out
 
     async def _wait_line(self, proc: asyncio.subprocess.Process, pattern: re.Pattern[bytes], what: str,
                          keep: list[bytes] | None = None, timeout: float = 60.0) -> re.Match[bytes]:  # fmt: skip
@@ -164,6 +174,13 @@ class SubprocessPlacement:
         self.procs.clear()
 
 
+def _role(name: str) -> str:
+    for role in ("registry", "ingestor", "collector", "target"):
+        if name.startswith(role):
+            return role
+    return "generator"  # generator-<cell>-<n> and filegen-<cell>-<n>-<m>
+
+
 async def _drain(proc: asyncio.subprocess.Process) -> None:
     if proc.stdout is not None:
         while await proc.stdout.read(1 << 16):
@@ -198,6 +215,9 @@ class InProcessPlacement:
         self._registry: Any = None
         self._ingestor: Any = None
         self._collectors: list[Any] = []
+
+    def component_pids(self) -> dict[str, list[int]]:
+        return {}  # every component shares this process: its figures are the ingestor's
 
     async def start_registry(self, data_dir: Path, port: int = 0) -> str:
         from workbench.registry import Registry

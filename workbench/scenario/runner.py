@@ -14,6 +14,7 @@ import contextlib
 import json
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,22 +118,37 @@ def _proc_tree(pids: list[int]) -> list[psutil.Process]:
 class Sampler:
     """Samples the ingestor's metrics and its processes' CPU and memory once a second."""
 
-    def __init__(self, ing: IngestorHandle, cell: Cell, progress: Progress) -> None:
+    def __init__(self, ing: IngestorHandle, cell: Cell, progress: Progress,
+                 components: Callable[[], dict[str, list[int]]] | None = None) -> None:  # fmt: skip
         self.ing = ing
         self.cell = cell
         self.progress = progress
+        self.components = components or dict
         self.samples: list[dict[str, Any]] = []
         self._procs: dict[int, psutil.Process] = {}
         self._t0 = time.monotonic()
 
-    def _resources(self) -> tuple[float, float]:
+    def _usage(self, pids: list[int]) -> tuple[float, float]:
         cpu = rss = 0.0
-        for p in _proc_tree(self.ing.pids):
+        for p in _proc_tree(pids):
             proc = self._procs.setdefault(p.pid, p)
             with contextlib.suppress(psutil.Error):
                 cpu += proc.cpu_percent(None)
                 rss += proc.memory_info().rss
         return cpu, rss / 1e6
+
+    def _resources(self) -> tuple[float, float]:
+        return self._usage(self.ing.pids)
+
+    def _others(self) -> dict[str, float]:
+        """CPU and RSS of every other component process, by role (e.g. generator_cpu_percent)."""
+        out: dict[str, float] = {}
+        for role, pids in self.components().items():
+            if role in ("ingestor", "target"):
+                continue
+            cpu, rss = self._usage(pids)
+            out[f"{role}_cpu_percent"], out[f"{role}_rss_mb"] = cpu, rss
+        return out
 
     async def run(self, session: aiohttp.ClientSession) -> None:
         self._resources()  # prime cpu_percent
@@ -144,6 +160,7 @@ class Sampler:
             except (aiohttp.ClientError, TimeoutError):
                 continue
             cpu, rss = self._resources()
+            others = self._others()
             t = snap["totals"]
             g = snap["gauges"]
             sample = {
@@ -153,6 +170,7 @@ class Sampler:
                 "latency_us": snap["latency_us"], "queue_length": g["queue_length"], "connections": g["connections_active"],
                 "cpu_percent": cpu, "rss_mb": rss,
             }  # fmt: skip
+            sample.update(others)
             self.samples.append(sample)
             self.progress.update(sample["t"], sample["logs_per_sec"], sample["logs_total"])
 
@@ -165,6 +183,7 @@ class ExternalSampler(Sampler):
         while True:
             await asyncio.sleep(1.0)
             cpu, rss = self._resources()
+            others = self._others()
             total = await asyncio.get_running_loop().run_in_executor(
                 None, count_lines, self.ing.data_dir, self.ing.output
             )
@@ -174,7 +193,7 @@ class ExternalSampler(Sampler):
             self.samples.append({"cell": self.cell.name, "t": t, "logs_total": float(total), "bytes_total": 0.0,
                                  "rejected_total": 0, "dropped_total": 0.0, "logs_per_sec": rate, "mb_per_sec": 0.0,
                                  "latency_us": 0.0, "queue_length": 0.0, "connections": 0.0,
-                                 "cpu_percent": cpu, "rss_mb": rss})  # fmt: skip
+                                 "cpu_percent": cpu, "rss_mb": rss, **others})  # fmt: skip
             self.progress.update(t, rate, total)
 
 
@@ -198,13 +217,13 @@ async def run_cell(cell: Cell, placement: Placement, run_dir: Path, registry_url
         ing = await start_external(
             s.target, cell_dir, run_dir / "logs", f"target-{cell.index}-{s.target.type}"
         )
-        sampler: Sampler = ExternalSampler(ing, cell, progress)
+        sampler: Sampler = ExternalSampler(ing, cell, progress, placement.component_pids)
     else:
         ing = await placement.start_ingestor(cfg)
         # where the cell's ingestor answers, for `dashboard --live RUN` while the cell runs
         (cell_dir / "ingestor.json").write_text(json.dumps({"http_url": ing.http_url, "tcp_port": ing.tcp_port,
                                                             "udp_port": ing.udp_port}) + "\n")  # fmt: skip
-        sampler = Sampler(ing, cell, progress)
+        sampler = Sampler(ing, cell, progress, placement.component_pids)
     gen_results = []
     started = time.monotonic()
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
@@ -284,6 +303,8 @@ async def run_cell(cell: Cell, placement: Placement, run_dir: Path, registry_url
         "cpu_percent": sum(x["cpu_percent"] for x in busy) / len(busy) if busy else 0.0,
         "rss_mb": max((x["rss_mb"] for x in samples), default=0.0),
         "compression_ratio": stored.compression_ratio, "disk_bytes": stored.disk_bytes,
+        "generator_cpu_percent": _mean(busy, "generator_cpu_percent"),
+        "generator_rss_mb": max((x.get("generator_rss_mb", 0.0) for x in samples), default=0.0),
         "matrix": str(cell.values),
     }  # fmt: skip
     if row["logs_per_sec"] and row["cpu_percent"]:
@@ -292,6 +313,11 @@ async def run_cell(cell: Cell, placement: Placement, run_dir: Path, registry_url
         row["cpu_seconds_per_million"] = 0.0
     clients = [{"cell": cell.name, **c} for c in acc["clients"]]
     return CellResult(row, samples, clients)
+
+
+def _mean(samples: list[dict[str, Any]], key: str) -> float:
+    values = [x[key] for x in samples if key in x]
+    return sum(values) / len(values) if values else 0.0
 
 
 def _window(samples: list[dict[str, Any]], warmup: float) -> list[dict[str, Any]]:
