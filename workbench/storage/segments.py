@@ -253,11 +253,19 @@ class SegmentWriter:
 
 
 def disk_usage(directory: Path) -> int:
+    """Bytes in a folder tree; files that vanish while it is walked (finished segments) are skipped."""
     total = 0
-    with contextlib.suppress(FileNotFoundError):
-        for entry in os.scandir(directory):
-            if entry.is_file(follow_symlinks=False):
-                total += entry.stat(follow_symlinks=False).st_size
-            elif entry.is_dir(follow_symlinks=False):
-                total += disk_usage(Path(entry.path))
+    try:
+        it = os.scandir(directory)
+    except FileNotFoundError:
+        return 0
+    with it:
+        for entry in it:
+            try:
+                if entry.is_file(follow_symlinks=False):
+                    total += entry.stat(follow_symlinks=False).st_size
+                elif entry.is_dir(follow_symlinks=False):
+                    total += disk_usage(Path(entry.path))
+            except FileNotFoundError:
+                continue
     return total
