@@ -127,6 +127,13 @@ class Sampler:
         self.samples: list[dict[str, Any]] = []
         self._procs: dict[int, psutil.Process] = {}
         self._t0 = time.monotonic()
+        self._first_log_t: float | None = None
+
+    def _progress(self, t: float, rate: float, total: float) -> None:
+        """The bar counts from the first stored log, so component start-up does not fill it."""
+        if self._first_log_t is None and total > 0:
+            self._first_log_t = t
+        self.progress.update(t - self._first_log_t if self._first_log_t is not None else 0.0, rate, total)
 
     def _usage(self, pids: list[int]) -> tuple[float, float]:
         cpu = rss = 0.0
@@ -172,7 +179,7 @@ class Sampler:
             }  # fmt: skip
             sample.update(others)
             self.samples.append(sample)
-            self.progress.update(sample["t"], sample["logs_per_sec"], sample["logs_total"])
+            self._progress(sample["t"], sample["logs_per_sec"], sample["logs_total"])
 
 
 class ExternalSampler(Sampler):
@@ -194,7 +201,7 @@ class ExternalSampler(Sampler):
                                  "rejected_total": 0, "dropped_total": 0.0, "logs_per_sec": rate, "mb_per_sec": 0.0,
                                  "latency_us": 0.0, "queue_length": 0.0, "connections": 0.0,
                                  "cpu_percent": cpu, "rss_mb": rss, **others})  # fmt: skip
-            self.progress.update(t, rate, total)
+            self._progress(t, rate, total)
 
 
 async def run_cell(cell: Cell, placement: Placement, run_dir: Path, registry_url: str | None, seed: int,
