@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
+
+from workbench.httpserve import serve
 
 if TYPE_CHECKING:
     from workbench.collector.service import Collector
@@ -63,12 +65,4 @@ def _app(collector: Collector) -> web.Application:
 
 
 async def start_http(collector: Collector, host: str, port: int) -> tuple[web.AppRunner, int]:
-    runner = web.AppRunner(_app(collector), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    server: Any = site._server
-    bound = port
-    if server is not None and getattr(server, "sockets", None):
-        bound = server.sockets[0].getsockname()[1]
-    return runner, bound
+    return await serve(_app(collector), host, port)

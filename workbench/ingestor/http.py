@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from workbench.httpserve import serve
+
 if TYPE_CHECKING:
     from workbench.ingestor.service import Ingestor
 
@@ -45,12 +47,4 @@ def _app(ingestor: Ingestor) -> web.Application:
 
 
 async def start_http(ingestor: Ingestor, host: str, port: int) -> tuple[web.AppRunner, int]:
-    runner = web.AppRunner(_app(ingestor), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    server: Any = site._server
-    bound = port
-    if server is not None and getattr(server, "sockets", None):
-        bound = server.sockets[0].getsockname()[1]
-    return runner, bound
+    return await serve(_app(ingestor), host, port)
