@@ -4,8 +4,9 @@ Payload layout (the Confluent wire format, with an array as the datum): one magi
 writer's schema id as a big-endian uint32, then the Avro binary encoding of
 ``{"type": "array", "items": <LogEntry record>}``. Schema id 0 names the bundled
 ``schemas/log_entry.avsc``; other ids come from the schema registry. Decoding resolves the
-writer's schema to the reader's (the bundled one by default), so a newer compatible writer
-schema with an added field decodes, the added field dropped by Avro schema resolution.
+writer's schema to the reader's (the bundled one by default); a newer compatible writer schema
+that adds fields is read with its own schema instead, its added fields kept as attributes (the
+same normalisation as JSON with a newer schema id).
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ import fastavro
 from fastavro.types import Schema
 
 from workbench import schemas
-from workbench.codecs.base import ENCODING, MALFORMED, UNKNOWN_SCHEMA, Decoded, RecordError, validate
+from workbench.codecs.base import (
+    ENCODING,
+    MALFORMED,
+    UNKNOWN_SCHEMA,
+    Decoded,
+    RecordError,
+    extras_to_attributes,
+    validate,
+)
 
 MAGIC = 0
 BUNDLED_SCHEMA_ID = 0
@@ -46,6 +55,12 @@ class AvroCodec:
         known = {BUNDLED_SCHEMA_ID: bundled, **(writer_schemas or {})}
         self._writers = {sid: array_schema(s) for sid, s in known.items()}
         self._reader = array_schema(reader_schema or bundled)
+        # a writer that adds fields is read with its own schema and its added fields kept as
+        # attributes (Avro resolution to the bundled reader would drop them)
+        fields = {f["name"] for f in bundled["fields"]}
+        self._adds_fields = {
+            sid for sid, s in known.items() if {f["name"] for f in s.get("fields", [])} - fields
+        }
         self.schema_id = schema_id
         if schema_id not in self._writers:
             raise ValueError(f"avro codec: no schema for the write id {schema_id}")
@@ -84,7 +99,8 @@ class AvroCodec:
         body = io.BytesIO(payload)
         body.seek(_HEADER.size)
         try:
-            records = fastavro.schemaless_reader(body, writer, self._reader)
+            own = schema_id in self._adds_fields
+            records = fastavro.schemaless_reader(body, writer, None if own else self._reader)
         except Exception as exc:  # fastavro raises many types (EOFError, ValueError, IndexError...)
             detail = f"cannot decode the avro array: {type(exc).__name__}: {exc}"
             reason = ENCODING if isinstance(exc, UnicodeDecodeError) else MALFORMED
@@ -94,6 +110,8 @@ class AvroCodec:
             return Decoded(errors=[RecordError(0, MALFORMED, detail, payload[:4096])])
         if not isinstance(records, list):
             return Decoded(errors=[RecordError(0, MALFORMED, "datum is not an array", payload[:4096])])
+        if own:
+            extras_to_attributes(records)
         return validate(records, lambda i: repr(records[i]).encode()[:4096])
 
 

@@ -8,6 +8,7 @@ records around it are still returned.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -114,3 +115,19 @@ def optional_fields(entry: Any) -> Mapping[str, Any]:
     if entry.seq is not None:
         out["seq"] = entry.seq
     return out
+
+
+def extras_to_attributes(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Records of a newer schema version to the bundled fields: added fields become attributes
+    (strings as they are, anything else as JSON), so a compatible evolution loses nothing."""
+    for rec in records:
+        extra = [k for k in rec if k not in model.FIELDS]
+        if not extra:
+            continue
+        attrs = dict(rec.get("attributes") or {})
+        for k in extra:
+            v = rec.pop(k)
+            if v is not None:
+                attrs[k] = v if isinstance(v, str) else json.dumps(v, default=str)
+        rec["attributes"] = attrs
+    return records

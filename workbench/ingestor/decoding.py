@@ -12,7 +12,6 @@ batch's ``received_at``, ``format``, ``transport`` and ``peer`` spliced into eve
 from __future__ import annotations
 
 import base64
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +23,15 @@ import msgspec
 from workbench import model, wire
 from workbench.codecs import detect
 from workbench.codecs.avro import AvroCodec
-from workbench.codecs.base import MALFORMED, UNKNOWN_SCHEMA, Decoded, RecordError, split_lines, validate
+from workbench.codecs.base import (
+    MALFORMED,
+    UNKNOWN_SCHEMA,
+    Decoded,
+    RecordError,
+    extras_to_attributes,
+    split_lines,
+    validate,
+)
 from workbench.codecs.journald import JournaldCodec
 from workbench.codecs.json import JsonCodec
 from workbench.codecs.proto import ProtoCodec
@@ -93,17 +100,7 @@ class SchemaSet:
 
 def to_bundled(entries: list[Any]) -> Decoded:
     """Entries of another schema version to the bundled LogEntry: added fields become attributes."""
-    records: list[dict[str, Any]] = []
-    for e in entries:
-        rec = msgspec.to_builtins(e, builtin_types=(model.dt.datetime,))
-        extra = {k: rec.pop(k) for k in list(rec) if k not in model.FIELDS}
-        if extra:
-            attrs = dict(rec.get("attributes") or {})
-            for k, v in extra.items():
-                if v is not None:
-                    attrs[k] = v if isinstance(v, str) else json.dumps(v)
-            rec["attributes"] = attrs
-        records.append(rec)
+    records = extras_to_attributes(msgspec.to_builtins(entries, builtin_types=(model.dt.datetime,)))
     return validate(records, lambda i: _encoder.encode(records[i]))
 
 

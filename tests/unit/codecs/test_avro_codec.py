@@ -11,6 +11,7 @@ import io
 import struct
 
 import fastavro
+import msgspec
 import pytest
 from codec_strategies import PROPERTY, batches, make_entry, reasons, sample_batch
 from hypothesis import given
@@ -53,7 +54,7 @@ def test_payload_layout_and_empty_batch() -> None:
     assert CODEC.decode(CODEC.encode(sample_batch())).entries == sample_batch()
 
 
-def test_newer_writer_schema_resolves_to_the_bundled_reader() -> None:
+def test_newer_writer_schema_decodes_with_the_added_field_in_attributes() -> None:
     newer = copy.deepcopy(schemas.avro_schema())
     newer["fields"].append({"name": "region", "type": "string", "default": ""})
     writer = AvroCodec(writer_schemas={5: newer}, schema_id=5)
@@ -62,7 +63,8 @@ def test_newer_writer_schema_resolves_to_the_bundled_reader() -> None:
     entry = make_entry()
     record = {f: getattr(entry, f) for f in entry.__struct_fields__} | {"region": "eu"}
     fastavro.schemaless_writer(buf, array_schema(newer), [record])
-    assert writer.decode(buf.getvalue()).entries == [entry]
+    expected = msgspec.structs.replace(entry, attributes={**entry.attributes, "region": "eu"})
+    assert writer.decode(buf.getvalue()).entries == [expected]
     assert reasons(CODEC.decode(buf.getvalue())) == [UNKNOWN_SCHEMA]  # id 5 unknown to the default codec
 
 
@@ -107,3 +109,29 @@ def test_unknown_write_id_is_a_config_error() -> None:
         assert "3" in str(exc)
     else:  # pragma: no cover
         raise AssertionError("AvroCodec accepted a write id it has no schema for")
+
+
+def test_a_writer_schema_with_an_added_field_keeps_it_as_an_attribute() -> None:
+    """A newer, compatible writer schema (an added field with a default) decodes, and the added
+    field is kept in attributes instead of being dropped by resolution to the bundled schema."""
+    import copy
+    import io
+
+    import fastavro
+
+    from workbench import model, schemas
+    from workbench.codecs.avro import AvroCodec, array_schema
+
+    v2 = copy.deepcopy(schemas.avro_schema())
+    v2["fields"].append({"name": "region", "type": ["null", "string"], "default": None})
+    codec = AvroCodec(writer_schemas={7: v2})
+    ts = model.utc_from_micros(1_750_000_000_123_456)
+    record = {"timestamp": ts, "level": "WARN", "service": "api", "message": "slow", "host": "h1",
+              "user_id": None, "session_id": None, "trace_id": None, "attributes": {"k": "v"},
+              "client_id": "c", "seq": 3, "region": "eu-west-1"}  # fmt: skip
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, array_schema(v2), [record, {**record, "region": None, "seq": 4}])
+    decoded = codec.decode(b"\x00\x00\x00\x00\x07" + body.getvalue())
+    assert decoded.errors == []
+    assert [e.attributes for e in decoded.entries] == [{"k": "v", "region": "eu-west-1"}, {"k": "v"}]
+    assert [e.seq for e in decoded.entries] == [3, 4] and decoded.entries[0].timestamp == ts
