@@ -25,16 +25,14 @@ import collections
 import logging
 import ssl
 from dataclasses import dataclass
-from typing import cast
 
-from workbench import wire
-from workbench.errors import ConfigError, FramingError
+from workbench.ackclient import AckClientProtocol
+from workbench.errors import ConfigError
 from workbench.generator.config import GeneratorConfig
 from workbench.generator.pool import Chunk
 from workbench.generator.stats import ClientStats, Totals
 
 log = logging.getLogger(__name__)
-HIGH_WATER_BYTES = 4 << 20
 
 
 class SendFailed(Exception):
@@ -49,57 +47,6 @@ class _Frame:
     conn_no: int = 0  # its number on the connection it was last written to (1-based)
 
 
-class _Protocol(asyncio.Protocol):
-    def __init__(self, sender: TcpSender) -> None:
-        self.sender = sender
-        self.transport: asyncio.Transport | None = None
-        self.closed = asyncio.get_running_loop().create_future()
-        self._resume: asyncio.Future[None] | None = None
-        self._acks = b""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        transport = cast(asyncio.Transport, transport)
-        self.transport = transport
-        transport.set_write_buffer_limits(high=HIGH_WATER_BYTES)
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            n, self._acks = wire.parse_acks(self._acks + data)
-        except FramingError as exc:
-            log.warning("%s: %s; closing the connection", self.sender.stats.client_id, exc)
-            if self.transport is not None:
-                self.transport.abort()
-            return
-        if n is not None:
-            self.sender.on_ack(self, n)
-
-    def eof_received(self) -> bool:
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.closed.done():
-            self.closed.set_result(None)
-        if self._resume is not None and not self._resume.done():
-            self._resume.set_result(None)
-        self.sender.on_lost(self)
-
-    def pause_writing(self) -> None:
-        self._resume = asyncio.get_running_loop().create_future()
-
-    def resume_writing(self) -> None:
-        if self._resume is not None and not self._resume.done():
-            self._resume.set_result(None)
-        self._resume = None
-
-    @property
-    def alive(self) -> bool:
-        return self.transport is not None and not self.closed.done() and not self.transport.is_closing()
-
-    async def drain(self) -> None:
-        if self._resume is not None:
-            await self._resume
-
-
 class TcpSender:
     def __init__(self, config: GeneratorConfig, stats: ClientStats, totals: Totals, header: bytes,
                  ssl_context: ssl.SSLContext | None) -> None:  # fmt: skip
@@ -108,7 +55,7 @@ class TcpSender:
         self.totals = totals
         self.header = header
         self.ssl = ssl_context
-        self.conn: _Protocol | None = None
+        self.conn: AckClientProtocol | None = None
         self.unacked: collections.deque[_Frame] = collections.deque()
         self._conn_frames = 0  # frames written on the current connection
         self._window = asyncio.Event()
@@ -116,7 +63,7 @@ class TcpSender:
         self._connections = 0
 
     # --- callbacks of the protocol -------------------------------------------------------------
-    def on_ack(self, conn: _Protocol, n: int) -> None:
+    def on_ack(self, conn: AckClientProtocol, n: int) -> None:
         if conn is not self.conn:
             return
         q = self.unacked
@@ -127,17 +74,17 @@ class TcpSender:
         if len(q) < self.config.max_unacked_frames:
             self._window.set()
 
-    def on_lost(self, conn: _Protocol) -> None:
+    def on_lost(self, conn: AckClientProtocol) -> None:
         self._window.set()  # wake a sender waiting for acks: it will see the connection gone
 
     # --- connection ---------------------------------------------------------------------------
-    async def _connect(self) -> _Protocol:
+    async def _connect(self) -> AckClientProtocol:
         loop = asyncio.get_running_loop()
         cfg = self.config
         try:
             _, proto = await asyncio.wait_for(
                 loop.create_connection(
-                    lambda: _Protocol(self), cfg.address, cfg.tcp_port, ssl=self.ssl,
+                    lambda: AckClientProtocol(self, self.stats.client_id), cfg.address, cfg.tcp_port, ssl=self.ssl,
                     server_hostname=cfg.address if self.ssl is not None else None,
                 ),
                 cfg.connect_timeout_seconds,
@@ -168,7 +115,7 @@ class TcpSender:
             proto.transport.write(b"".join(parts))
         return proto
 
-    async def _ensure(self) -> _Protocol:
+    async def _ensure(self) -> AckClientProtocol:
         if self.conn is not None and self.conn.alive:
             return self.conn
         if self.conn is not None:
@@ -216,7 +163,7 @@ class TcpSender:
             self.unacked = collections.deque(f for f in self.unacked if id(f) not in ids)
         raise SendFailed(f"{self.stats.client_id}: chunk not delivered after {cfg.retries} retries")
 
-    async def _wait_window(self, conn: _Protocol) -> None:
+    async def _wait_window(self, conn: AckClientProtocol) -> None:
         while len(self.unacked) >= self.config.max_unacked_frames:
             self._window.clear()
             await self._window.wait()

@@ -24,19 +24,18 @@ import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 
 from workbench import wire
+from workbench.ackclient import AckClientProtocol
 from workbench.codecs.proto import ProtoCodec
 from workbench.collector.config import CollectorConfig
 from workbench.collector.sinks.base import Positions
-from workbench.errors import FramingError
 from workbench.tls import client_context
 
 log = logging.getLogger("workbench.collector")
-HIGH_WATER_BYTES = 4 << 20
 _json = msgspec.json.Encoder()
 
 
@@ -46,56 +45,6 @@ class _Frame:
     entries: int
     positions: Positions = field(default_factory=dict)
     conn_no: int = 0
-
-
-class _Protocol(asyncio.Protocol):
-    def __init__(self, sink: ForwardSink) -> None:
-        self.sink = sink
-        self.transport: asyncio.Transport | None = None
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._resume: asyncio.Future[None] | None = None
-        self._acks = b""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-        self.transport.set_write_buffer_limits(high=HIGH_WATER_BYTES)
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            n, self._acks = wire.parse_acks(self._acks + data)
-        except FramingError as exc:
-            log.warning("forward: %s; closing the connection", exc)
-            if self.transport is not None:
-                self.transport.abort()
-            return
-        if n is not None:
-            self.sink.on_ack(self, n)
-
-    def eof_received(self) -> bool:
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.closed.done():
-            self.closed.set_result(None)
-        if self._resume is not None and not self._resume.done():
-            self._resume.set_result(None)
-        self.sink.on_lost(self)
-
-    def pause_writing(self) -> None:
-        self._resume = asyncio.get_running_loop().create_future()
-
-    def resume_writing(self) -> None:
-        if self._resume is not None and not self._resume.done():
-            self._resume.set_result(None)
-        self._resume = None
-
-    @property
-    def alive(self) -> bool:
-        return self.transport is not None and not self.closed.done() and not self.transport.is_closing()
-
-    async def drain(self) -> None:
-        if self._resume is not None:
-            await self._resume
 
 
 class ForwardSink:
@@ -112,7 +61,7 @@ class ForwardSink:
         self.acked_positions: Positions = {}
         self.buffer: list[Any] = []
         self.buffer_positions: Positions = {}
-        self.conn: _Protocol | None = None
+        self.conn: AckClientProtocol | None = None
         self._conn_frames = 0
         self._window = asyncio.Event()
         self._window.set()
@@ -132,7 +81,7 @@ class ForwardSink:
         self._task = asyncio.create_task(self._run(), name="collector-forward")
 
     # --- callbacks -----------------------------------------------------------------------------
-    def on_ack(self, conn: _Protocol, n: int) -> None:
+    def on_ack(self, conn: AckClientProtocol, n: int) -> None:
         if conn is not self.conn:
             return
         q = self.unacked
@@ -144,15 +93,15 @@ class ForwardSink:
         if len(q) < self.cfg.max_unacked_frames:
             self._window.set()
 
-    def on_lost(self, conn: _Protocol) -> None:
+    def on_lost(self, conn: AckClientProtocol) -> None:
         self._window.set()
 
     # --- connection --------------------------------------------------------------------------
-    async def _connect(self) -> _Protocol:
+    async def _connect(self) -> AckClientProtocol:
         cfg = self.cfg
         loop = asyncio.get_running_loop()
         _, proto = await asyncio.wait_for(
-            loop.create_connection(lambda: _Protocol(self), cfg.forward_host, cfg.forward_port, ssl=self.ssl,
+            loop.create_connection(lambda: AckClientProtocol(self, "forward"), cfg.forward_host, cfg.forward_port, ssl=self.ssl,
                                    server_hostname=cfg.forward_host if self.ssl is not None else None),
             cfg.connect_timeout_seconds,
         )  # fmt: skip
