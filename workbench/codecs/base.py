@@ -23,6 +23,7 @@ INVALID = "invalid"  # they parse, but the record breaks the log entry schema
 ENCODING = "encoding"  # not valid UTF-8 where text is required
 TOO_LARGE = "too_large"  # over a size limit
 UNKNOWN_SCHEMA = "unknown_schema"  # a schema id the receiver does not know
+FRAMING = "framing"  # a stream broken beyond repair (the connection is closed)
 
 
 @dataclass(slots=True)

@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workbench.errors import ConfigError
+from workbench.units import parse_seconds  # re-exported: the CLI and tests take it from here
 
 GEN_FORMATS = ("json", "proto", "avro", "raw", "syslog", "journald")
 UDP_FORMATS = ("json", "raw", "syslog")
@@ -125,18 +126,6 @@ class GeneratorConfig(_Frozen):
             return [None] * self.clients
         base, extra = divmod(self.count, self.clients)
         return [base + (1 if i < extra else 0) for i in range(self.clients)]
-
-
-_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_seconds(text: str) -> float:
-    """``"2s"``, ``"500ms"``, ``"1.5m"``, ``"10"`` (seconds) to seconds."""
-    m = _DURATION.fullmatch(text)
-    if not m:
-        raise ConfigError(f"not a duration: {text!r} (examples: 2s, 500ms, 1.5m)")
-    return float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
 
 
 def parse_burst(text: str) -> BurstConfig:

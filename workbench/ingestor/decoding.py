@@ -41,7 +41,6 @@ from workbench.codecs.timeparse import format_iso
 from workbench.ingestor.metrics import WorkerMetrics
 from workbench.ingestor.pipeline import Batch
 
-FRAMING = "framing"  # reason of records lost with a broken stream
 _encoder = msgspec.json.Encoder()
 
 

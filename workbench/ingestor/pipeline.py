@@ -17,7 +17,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from workbench.ingestor.metrics import WorkerMetrics
 from workbench.storage.segments import SegmentWriter
@@ -100,7 +99,11 @@ class Pipeline:
 
     def submit(self, batch: Batch) -> bool:
         """Queue a batch (loop thread). False when it was dropped for overflow."""
-        if self.overflow == "drop" and self.queued_logs and self.queued_logs + batch.logs > self.max_queue_logs:
+        if (
+            self.overflow == "drop"
+            and self.queued_logs
+            and self.queued_logs + batch.logs > self.max_queue_logs
+        ):
             self.metrics.add("dropped", batch.logs, "queue_full")
             return False
         with self._cond:
@@ -188,6 +191,3 @@ class Pipeline:
             self._cond.notify()
         self._thread.join()
         self.writer.close(finish=finish)
-
-    def finished_paths(self) -> Path | None:
-        return self.writer.path

@@ -12,6 +12,7 @@ import logging
 import time
 from typing import Any, cast
 
+from workbench.codecs.base import FRAMING, RecordError
 from workbench.errors import FramingError
 from workbench.ingestor.decoding import Session, Worker
 from workbench.ingestor.pipeline import FlowControl
@@ -92,11 +93,9 @@ class IngestProtocol(asyncio.Protocol):
         return None  # close our side too
 
     def _broken(self, reason: str) -> None:
-        from workbench.codecs.base import RecordError
-
         fmt = self.session.fmt if self.session else "unknown"
         self.session = None  # closing a TLS transport calls eof_received: nothing more to decode
-        self.w.rejects.record([RecordError(0, "framing", reason, b"")], fmt, self.kind, self.peer)
+        self.w.rejects.record([RecordError(0, FRAMING, reason, b"")], fmt, self.kind, self.peer)
         log.warning("closing connection from %s: %s", self.peer, reason)
         self.close()
 
