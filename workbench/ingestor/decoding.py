@@ -24,6 +24,7 @@ from workbench import model, wire
 from workbench.codecs import detect
 from workbench.codecs.avro import AvroCodec
 from workbench.codecs.base import (
+    INVALID,
     MALFORMED,
     UNKNOWN_SCHEMA,
     Decoded,
@@ -126,7 +127,7 @@ class Codecs:
                 try:
                     return to_bundled(dec.decode_lines(chunk))
                 except (msgspec.ValidationError, msgspec.DecodeError):
-                    return self._per_line(fmt, split_lines(chunk), detected, dec)
+                    return self._per_line(split_lines(chunk), dec)
             out = self.json.decode(chunk)
         elif fmt == "syslog":
             out = self.syslog.decode_records(split_lines(chunk))
@@ -138,13 +139,14 @@ class Codecs:
             out = self._redetect(out)
         return out
 
-    def _per_line(self, fmt: str, lines: list[bytes], detected: bool, dec: Any) -> Decoded:
+    def _per_line(self, lines: list[bytes], dec: Any) -> Decoded:
+        """Lines of another schema version one by one, to say which failed (after the batch did)."""
         out = Decoded()
         for i, line in enumerate(lines):
             try:
                 part = to_bundled([dec.decode(line)])
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                out.errors.append(RecordError(i, "invalid", str(exc), line))
+                out.errors.append(RecordError(i, INVALID, str(exc), line))
                 continue
             out.extend(part, i)
         return out

@@ -146,7 +146,7 @@ class Aggregate:
                 elif name in g:
                     g[name] += v
         g.update(self.gauges)
-        g["workers"] = float(len(self.latest)) if "workers" not in self.gauges else self.gauges["workers"]
+        g["workers"] = float(len(self.latest))
         return g
 
     def samples(self) -> dict[str, list[str]]:
