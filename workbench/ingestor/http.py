@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -23,18 +23,16 @@ def _app(ingestor: Ingestor) -> web.Application:
         return web.Response(text=page, content_type="text/html", charset="utf-8")
 
     async def metrics(_: web.Request) -> web.Response:
-        ingestor.snapshot()
-        body = ingestor.aggregate.prometheus()
+        body = ingestor.refresh().prometheus()
         return web.Response(body=body.encode(), headers={"Content-Type": PROMETHEUS_CONTENT_TYPE})
 
     async def metrics_json(_: web.Request) -> web.Response:
         return web.json_response(ingestor.snapshot(), dumps=lambda o: json.dumps(o, default=str))
 
     async def healthz(_: web.Request) -> web.Response:
-        snap: dict[str, Any] = ingestor.snapshot()
         return web.json_response({
             "status": "ok",
-            "workers": snap["gauges"].get("workers", 0),
+            "workers": ingestor.refresh().gauge_values()["workers"],
             "schema_source": ingestor.schemas.source,
         })  # fmt: skip
 

@@ -208,8 +208,7 @@ class Ingestor:
         last_disk = 0.0
         while True:
             await asyncio.sleep(interval)
-            if self._inline is not None:
-                self.aggregate.update(0, self._inline.metrics.snapshot())
+            self.refresh()
             await self._supervise()
             now = time.monotonic()
             if now - last_disk >= 5 * interval:
@@ -231,11 +230,15 @@ class Ingestor:
                 self.aggregate.worker_died(worker_id)
                 await self._spawn(worker_id)
 
-    def snapshot(self) -> dict[str, Any]:
-        """Current totals, rates and gauges (what ``/metrics.json`` serves)."""
+    def refresh(self) -> Aggregate:
+        """The aggregate, with an in-process worker's latest figures (worker processes send theirs)."""
         if self._inline is not None:
             self.aggregate.update(0, self._inline.metrics.snapshot())
-        return self.aggregate.summary()
+        return self.aggregate
+
+    def snapshot(self) -> dict[str, Any]:
+        """Current totals, rates and gauges (what ``/metrics.json`` serves)."""
+        return self.refresh().summary()
 
     async def stop(self) -> None:
         """Stop accepting, drain, flush, finish compression; then a final summary line."""
@@ -246,7 +249,7 @@ class Ingestor:
             task.cancel()
         if self._inline is not None:
             await self._inline.stop()
-            self.aggregate.update(0, self._inline.metrics.snapshot())
+            self.refresh()
         for child in self._children.values():
             if child.process.stdin is not None:
                 with contextlib.suppress(OSError, RuntimeError):
