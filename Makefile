@@ -24,7 +24,7 @@ run: venv
 system-deps:
 	bash .ci/system-deps.sh
 
-## the third-party receivers of scenarios/peers.yaml (rsyslog, with TLS)
+## the third-party receivers of scenarios/peers.yaml: rsyslog (apt) and syslog-ng with loggen (unpacked into peers/)
 peers: system-deps
 
 ## the whole test suite, slow end-to-end tests included

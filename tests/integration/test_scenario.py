@@ -216,3 +216,64 @@ def test_rsyslog_target_is_accounted_like_our_ingestor(tmp_path: Path) -> None:
         )
     conf = next((result.path / "cells").glob("*type=rsyslog-tls=True/target.conf")).read_text()
     assert 'streamDriver.name="gtls"' in conf and "127.0.0.1" in conf
+
+
+def test_loggen_and_baseline_are_checked() -> None:
+    with pytest.raises(ConfigError, match="loggen sends syslog over tcp"):
+        expand(parse_scenario("name: t\ngenerators: [{tool: loggen, format: json}]\n"))
+    with pytest.raises(ConfigError, match="one loggen group per cell"):
+        expand(
+            parse_scenario(
+                "name: t\ngenerators: [{tool: loggen, format: syslog}, {tool: loggen, format: syslog}]\n"
+            )
+        )
+    with pytest.raises(ConfigError, match=r"baseline target\.type=.syslog-ng. is not a value of the matrix"):
+        expand(parse_scenario("name: t\ngenerators: [{format: syslog}]\nmatrix: {target.type: [ingestor, rsyslog]}\n"
+                              "baseline: {target.type: syslog-ng}\n"))  # fmt: skip
+
+
+def test_loggen_sent_is_exact_per_connection_and_the_tail_is_the_loggen_client(tmp_path: Path) -> None:
+    from workbench.scenario.external import loggen_sent, read_loggen
+
+    out = tmp_path / "out.log"
+    lines = [f"<38>1 2026-01-01T00:00:00+00:00 h prg 1 - - seq: {s:010d}, thread: {t:04d}, runid: 1, x\n"
+             for t, n in ((0, 5), (1, 3)) for s in range(n) if (t, s) != (1, 1)]  # fmt: skip
+    out.write_text("".join([*lines, lines[0]]))  # thread 0 seq 0 twice, thread 1 seq 1 missing
+    stored = read_loggen([out])
+    acc = account(loggen_sent(10, stored), stored)
+    by_client = {c["client_id"]: c for c in acc["clients"]}
+    assert by_client["loggen-t0000"] == {"client_id": "loggen-t0000", "sent": 5, "stored": 5, "duplicated": 1,
+                                         "reordered": 1, "missing": 0, "unexpected": 0}  # fmt: skip
+    assert by_client["loggen-t0001"]["missing"] == 1
+    assert by_client["loggen"]["sent"] == 2 and acc["lost"] == 3 and acc["sent"] == 10
+
+
+@pytest.mark.slow
+def test_syslog_ng_and_loggen_are_accounted_and_compared(tmp_path: Path) -> None:
+    """syslog-ng (unpacked into peers/ by `make test`) and our ingestor receive our generator's
+    and loggen's load over TLS; every message is found once, and each cell has its ratio to syslog-ng."""
+    sc = parse_scenario(
+        "name: peers\nduration: 2s\nseed: 3\nplacement: {type: inprocess}\nregistry: {enabled: false}\n"
+        "ingestor: {workers: 0}\ntarget: {tls: true}\n"
+        "generators: [{name: s, format: syslog, clients: 2, batch: 100, rate: 4000}]\n"
+        "matrix:\n  generators.0.tool: [workbench, loggen]\n  target.type: [syslog-ng, ingestor]\n"
+        "baseline: {target.type: syslog-ng}\n"
+    )
+    result = run_scenario(sc, tmp_path, quiet=True)
+    summary = _check_results(result.path)
+    assert summary.height == 4
+    for row in summary.iter_rows(named=True):
+        assert row["status"] == "ok", row["reason"]
+        assert row["sent"] > 3000 and row["stored"] == row["sent"] and row["lost"] == 0, row
+        assert row["duplicated"] == 0 and row["tls"] is True
+        assert row["ratio_to_baseline"] == pytest.approx(
+            row["logs_per_sec"]
+            / summary.filter((pl.col("target") == "syslog-ng") & (pl.col("generator") == row["generator"]))[
+                "logs_per_sec"
+            ][0]
+        )
+    assert set(summary["generator"]) == {"workbench", "loggen"}
+    clients = pl.read_parquet(result.path / "clients.parquet")
+    assert {"loggen-t0000", "loggen-t0001"} <= set(clients["client_id"])
+    conf = next((result.path / "cells").glob("*tool=loggen-type=syslog-ng/target.conf")).read_text()
+    assert 'transport("tls")' in conf and 'ip("127.0.0.1")' in conf

@@ -1,26 +1,38 @@
-"""External targets: a third-party receiver (rsyslog, or any command) in place of our ingestor.
+"""External targets and load: third-party receivers (rsyslog, syslog-ng, any command) in place
+of our ingestor, and syslog-ng's ``loggen`` in place of our generator.
 
 The runner writes the receiver's configuration into the cell's folder, starts it on a free port
 on 127.0.0.1, waits until the port accepts connections, sends it the same syslog load (RFC 5424,
 octet-counted, no format header, TLS or plain TCP), stops it with SIGTERM, and reads its output
 files with the same accounting: each stored line is the raw message, whose structured data
 ``[log@32473 client_id="..." seq="..."]`` says which client and seq it is.
+
+``loggen`` writes its own messages (``seq: 0000000042, thread: 0001, ...`` in MSG), one seq
+sequence per connection; those are counted wherever they land (its receivers' files or our
+ingestor's segments), with the client ``loggen-t<thread>``. loggen reports only its total, so
+a connection's ``sent`` is the highest seq stored + 1, and whatever its total adds beyond that
+(messages lost at the tail) is the client ``loggen``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import os
 import re
+import shutil
 import socket
+import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
-from workbench.scenario.accounting import Stored, per_client_counts
-from workbench.scenario.model import TargetSettings
-from workbench.scenario.placement import ComponentFailed, terminate
+from workbench.scenario.accounting import Stored, output_files, per_client_counts, read_bytes
+from workbench.scenario.model import GeneratorGroup, TargetSettings
+from workbench.scenario.placement import ComponentFailed, GeneratorResult, terminate
 from workbench.tls import ensure_self_signed
 
 RSYSLOG_CONFIG = """# written by the workbench runner for one cell
@@ -33,7 +45,20 @@ ruleset(name="bench") {{
 }}
 """
 RSYSLOG_COMMAND = ["rsyslogd", "-n", "-f", "{config}", "-i", "{data_dir}/rsyslog.pid"]
+# syslog(): RFC 6587 octet counting (RFC 5425 over TLS), as rsyslog's imtcp and our ingestor read it;
+# flow-control: the source stops reading while the file writer is behind (no drops, like ours)
+SYSLOG_NG_CONFIG = """@version: {version}
+# written by the workbench runner for one cell
+options {{ threaded(yes); use-dns(no); dns-cache(no); keep-hostname(yes); stats-freq(0); log-msg-size(65536); }};
+source s_bench {{ syslog(ip("127.0.0.1") port({port}) transport("{transport}") max-connections(1000)
+  log-iw-size(100000) flags(store-raw-message){tls}); }};
+destination d_file {{ file("{data_dir}/syslog-ng.log" template("${{RAWMSG}}\\n") log-fifo-size(200000)); }};
+log {{ source(s_bench); destination(d_file); flags(flow-control); }};
+"""
+SYSLOG_NG_TLS = ' tls(key-file("{key}") cert-file("{cert}") peer-verify(optional-untrusted))'
 _CLIENT_SEQ = re.compile(rb'client_id="([^"]*)"[^\]]*?seq="(\d+)"')
+_LOGGEN_SEQ = re.compile(rb"seq: (\d+), thread: (\d+)")
+_LOGGEN_TOTAL = re.compile(r"average rate = ([\d.]+) msg/sec, count=(\d+), time=([\d.]+)")
 
 
 @dataclass
@@ -53,6 +78,47 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class SyslogNg:
+    """Where syslog-ng and loggen are: unpacked into ``peers/`` by ``make peers``, or installed."""
+
+    daemon: Path
+    loggen: Path
+    module_path: Path | None
+    env: dict[str, str]
+    config_version: str
+
+    @classmethod
+    def find(cls) -> SyslogNg:
+        peers = Path(os.environ.get("WORKBENCH_PEERS_DIR") or Path(__file__).resolve().parents[2] / "peers")
+        root = peers / "syslog-ng" / "usr"
+        if (root / "sbin" / "syslog-ng").is_file():
+            lib = root / "lib" / "syslog-ng"
+            modules = sorted(p for p in lib.glob("[0-9]*") if p.is_dir())
+            env = {**os.environ, "LD_LIBRARY_PATH": f"{lib}:{os.environ.get('LD_LIBRARY_PATH', '')}".rstrip(":"),
+                   "SYSLOGNG_PREFIX": str(root)}  # fmt: skip
+            found = cls(
+                root / "sbin" / "syslog-ng",
+                root / "bin" / "loggen",
+                modules[-1] if modules else None,
+                env,
+                "",
+            )
+        elif (daemon := shutil.which("syslog-ng")) and (loggen := shutil.which("loggen")):
+            found = cls(Path(daemon), Path(loggen), None, dict(os.environ), "")
+        else:
+            raise ComponentFailed(
+                "syslog-ng is not installed: `make peers` unpacks it (and loggen) into peers/"
+            )
+        try:
+            out = subprocess.run([found.daemon, "--version"], capture_output=True, text=True, env=found.env,
+                                 timeout=10, check=True).stdout  # fmt: skip
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise ComponentFailed(f"{found.daemon} --version failed: {exc}") from None
+        m = re.search(r"Config version: (\d+\.\d+)", out)
+        return cls(found.daemon, found.loggen, found.module_path, found.env, m.group(1) if m else "3.35")
 
 
 def render(target: TargetSettings, cell_dir: Path) -> tuple[list[str], str, dict[str, str]]:
@@ -75,6 +141,15 @@ def render(target: TargetSettings, cell_dir: Path) -> tuple[list[str], str, dict
         )
         config = RSYSLOG_CONFIG.format(tls_global=tls_global, tls_module=tls_module, **subs)
         command = RSYSLOG_COMMAND
+    elif target.type == "syslog-ng":
+        sng = SyslogNg.find()
+        tls = SYSLOG_NG_TLS.format(**subs) if target.tls else ""
+        config = SYSLOG_NG_CONFIG.format(version=sng.config_version, transport="tls" if target.tls else "tcp",
+                                         tls=tls, **subs)  # fmt: skip
+        command = [str(sng.daemon), "-F", "-f", "{config}", "-R", "{data_dir}/syslog-ng.persist",
+                   "-p", "{data_dir}/syslog-ng.pid", "-c", "{data_dir}/syslog-ng.ctl"]  # fmt: skip
+        if sng.module_path:
+            command += ["--module-path", str(sng.module_path)]
     else:
         config = (target.config or "").format(**subs)
         command = list(target.command or [])
@@ -85,10 +160,11 @@ async def start_external(target: TargetSettings, cell_dir: Path, log_dir: Path, 
     command, config, subs = render(target, cell_dir)
     Path(subs["config"]).write_text(config, encoding="utf-8")
     log_dir.mkdir(parents=True, exist_ok=True)
+    env = SyslogNg.find().env if target.type == "syslog-ng" else None
     with open(log_dir / f"{name}.log", "ab") as log:
         try:
             proc = await asyncio.create_subprocess_exec(
-                *command, stdout=log, stderr=log, stdin=asyncio.subprocess.DEVNULL
+                *command, stdout=log, stderr=log, stdin=asyncio.subprocess.DEVNULL, env=env
             )
         except FileNotFoundError:
             raise ComponentFailed(
@@ -137,3 +213,74 @@ def read_external(data_dir: Path, pattern: str) -> Stored:
     per_client = per_client_counts(df)
     nan = float("nan")
     return Stored(per_client, df.height, {"p50": nan, "p90": nan, "p99": nan, "max": nan}, raw, raw)
+
+
+async def run_loggen(
+    group: GeneratorGroup, port: int, tls: bool, seconds: float, log_path: Path
+) -> GeneratorResult:
+    """syslog-ng's loggen: ``group.clients`` connections of RFC 5424 octet-counted messages for
+    ``seconds`` (whole seconds, at least 1) at ``group.rate`` for the group (unpaced when unset)."""
+    sng = SyslogNg.find()
+    rate = max(1, int((group.rate or 100_000_000) / group.clients))
+    args = [str(sng.loggen), *(["--use-ssl"] if tls else ["--inet", "--stream"]), "--syslog-proto",
+            "--active-connections", str(group.clients), "--interval", str(max(1, math.ceil(seconds))),
+            "--rate", str(rate), "--size", str(group.message_size), "127.0.0.1", str(port)]  # fmt: skip
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    proc = await asyncio.create_subprocess_exec(
+        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL,
+        env=sng.env,
+    )  # fmt: skip
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), seconds + 60)
+    except TimeoutError:
+        await terminate(proc, 5)
+        raise ComponentFailed(f"loggen did not finish within {seconds + 60:.0f}s; see {log_path}") from None
+    finally:
+        if proc.returncode is None:
+            await terminate(proc, 5)
+    log_path.write_bytes(" ".join(args).encode() + b"\n" + (out or b""))
+    m = _LOGGEN_TOTAL.search((out or b"").decode("utf-8", "replace"))
+    if proc.returncode != 0 or m is None:
+        raise ComponentFailed(
+            f"loggen exited with code {proc.returncode} without its summary; see {log_path}"
+        )
+    summary = {"tool": "loggen", "sent_total": int(m.group(2)), "duration_seconds": float(m.group(3)),
+               "clients": []}  # fmt: skip
+    return GeneratorResult(summary, [proc.pid])
+
+
+def read_loggen(paths: Iterable[Path]) -> Stored:
+    """loggen's messages in output files (raw lines or our JSONL segments, any compression)."""
+    clients: list[str] = []
+    seqs: list[int] = []
+    for path in paths:
+        for seq, thread in _LOGGEN_SEQ.findall(read_bytes(path)):
+            clients.append(f"loggen-t{thread.decode()}")
+            seqs.append(int(seq))
+    df = pl.DataFrame({"client_id": clients, "seq": seqs}, schema={"client_id": pl.Utf8, "seq": pl.Int64})
+    nan = float("nan")
+    return Stored(per_client_counts(df), df.height, dict.fromkeys(("p50", "p90", "p99", "max"), nan), 0, 0)
+
+
+def loggen_files(data_dir: Path, external_pattern: str | None) -> list[Path]:
+    """Where loggen's messages landed: a receiver's output files, or our ingestor's segments."""
+    if external_pattern is not None:
+        return sorted(p for p in data_dir.glob(external_pattern) if p.is_file())
+    return output_files(data_dir)
+
+
+def loggen_sent(total: int, stored: Stored) -> dict[str, dict[str, int]]:
+    """Per connection, ``sent`` as far as the files show it; the rest of loggen's total as ``loggen``."""
+    sent: dict[str, dict[str, int]] = {}
+    for row in stored.per_client.iter_rows(named=True):
+        sent[row["client_id"]] = {"sent": int(row["max_seq"]) + 1, "first_seq": 0}
+    rest = total - sum(v["sent"] for v in sent.values())
+    if rest > 0 or not sent:
+        sent["loggen"] = {"sent": max(0, rest), "first_seq": 0}
+    return sent
+
+
+def merge_stored(a: Stored, b: Stored) -> Stored:
+    """Two readings of one cell's files (our generator's clients and loggen's) as one."""
+    return Stored(pl.concat([a.per_client, b.per_client], how="vertical_relaxed").sort("client_id"),
+                  a.lines + b.lines, a.latency_us, a.uncompressed_bytes, a.disk_bytes)  # fmt: skip

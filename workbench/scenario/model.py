@@ -61,6 +61,10 @@ class IngestorSettings(_Model):
 
 class GeneratorGroup(_Model):
     name: str = "gen"
+    tool: Literal["workbench", "loggen"] = Field(
+        "workbench", description="our generator, or syslog-ng's loggen (RFC 5424 syslog over tcp only)"
+    )
+    message_size: int = Field(256, ge=64, le=65536, description="loggen's message size in bytes (--size)")
     format: Literal["json", "proto", "avro", "raw", "syslog", "journald"] = "json"
     protocol: Literal["tcp", "udp"] = "tcp"
     clients: int = Field(1, ge=1)
@@ -90,12 +94,13 @@ class TargetSettings(_Model):
     """What receives the load: our ingestor, or a third-party receiver for a side-by-side comparison.
 
     ``rsyslog``: the runner writes its config (imtcp on 127.0.0.1, TLS with gtls when ``tls``,
-    the raw message per line to a file). ``command``: any receiver, ``command`` and ``config``
+    the raw message per line to a file). ``syslog-ng``: likewise (its ``syslog()`` source, flow
+    control, ``${RAWMSG}`` per line to a file). ``command``: any receiver, ``command`` and ``config``
     with ``{port}``, ``{data_dir}``, ``{config}``, ``{cert}``, ``{key}`` filled in; ``output`` is
     the glob of its files under ``{data_dir}``, one RFC 5424 message per line.
     """
 
-    type: Literal["ingestor", "rsyslog", "command"] = "ingestor"
+    type: Literal["ingestor", "rsyslog", "syslog-ng", "command"] = "ingestor"
     tls: bool | None = Field(
         None, description="TLS to the target; for the ingestor it overrides ingestor.tls"
     )
@@ -121,6 +126,11 @@ class Scenario(_Model):
     collectors: list[CollectorGroup] = Field(default_factory=list)
     target: TargetSettings = TargetSettings()
     matrix: dict[str, list[Any]] = Field(default_factory=dict)
+    baseline: dict[str, Any] | None = Field(
+        None,
+        description="matrix values of the reference cells, e.g. {target.type: syslog-ng}: every cell "
+        "gets ratio_to_baseline, its logs/s over that of the cell with the same other values",
+    )
 
 
 class Cell(_Model):
@@ -185,6 +195,13 @@ def _first_error(exc: ValidationError) -> str:
 def check_target(scenario: Scenario) -> None:
     """An external target gets syslog over TCP from generators only (what third parties read)."""
     t = scenario.target
+    loggen = [g for g in scenario.generators if g.tool == "loggen"]
+    for g in loggen:
+        if g.format != "syslog" or g.protocol != "tcp" or g.ack:
+            raise ConfigError(f"scenario {scenario.name}: loggen sends syslog over tcp without ack "
+                              f"(generator group {g.name} has {g.format}/{g.protocol}{'/ack' if g.ack else ''})")  # fmt: skip
+    if len(loggen) > 1:
+        raise ConfigError(f"scenario {scenario.name}: one loggen group per cell (its threads number from 0)")
     if t.type == "ingestor":
         return
     if t.type == "command" and not t.command:
@@ -208,6 +225,11 @@ def _check_matrix_keys(scenario: Scenario) -> None:
             )
         if not scenario.matrix[key]:
             raise ConfigError(f"scenario {scenario.name}: matrix key {key!r} has no values")
+    for key, value in (scenario.baseline or {}).items():
+        if value not in scenario.matrix.get(key, []):
+            raise ConfigError(
+                f"scenario {scenario.name}: baseline {key}={value!r} is not a value of the matrix"
+            )
 
 
 def _node_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:

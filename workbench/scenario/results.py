@@ -119,12 +119,30 @@ def write_results(run_dir: Path, rows: list[dict[str, Any]], samples: list[dict[
     return summary, timeseries
 
 
+def add_baseline_ratio(rows: list[dict[str, Any]], values: dict[int, dict[str, Any]],
+                       baseline: dict[str, Any]) -> None:  # fmt: skip
+    """``ratio_to_baseline``: a cell's logs/s over that of the cell with the baseline's values and
+    the same other matrix values (e.g. each target over syslog-ng, per transport and generator)."""
+
+    def key(index: int, with_baseline: bool) -> tuple[tuple[str, str], ...]:
+        v = {**values[index], **(baseline if with_baseline else {})}
+        return tuple(sorted((k, repr(x)) for k, x in v.items()))
+
+    rate = {key(r["cell_index"], False): r.get("logs_per_sec") for r in rows if r.get("status") == "ok"}
+    for r in rows:
+        ref = rate.get(key(r["cell_index"], True))
+        mine = r.get("logs_per_sec")
+        r["ratio_to_baseline"] = mine / ref if ref and mine is not None and r.get("status") == "ok" else None
+
+
 def format_table(summary: pl.DataFrame) -> str:
     cols = [("cell", "cell", "{}"), ("status", "status", "{}"), ("sent", "sent", "{:,}"), ("stored", "stored", "{:,}"),
             ("lost", "lost", "{:,}"), ("dup", "duplicated", "{:,}"), ("rej", "rejected", "{:,}"),
             ("drop", "dropped", "{:,}"), ("logs/s", "logs_per_sec", "{:,.0f}"), ("MB/s", "mb_per_sec", "{:.2f}"),
             ("p99 µs", "latency_p99_us", "{:,.0f}"), ("CPU %", "cpu_percent", "{:.0f}"), ("RSS MB", "rss_mb", "{:.0f}"),
-            ("zstd x", "compression_ratio", "{:.1f}")]  # fmt: skip
+            ("CPU s/M", "cpu_seconds_per_million", "{:.2f}"), ("zstd x", "compression_ratio", "{:.1f}")]  # fmt: skip
+    if "ratio_to_baseline" in summary.columns:
+        cols.append(("vs baseline", "ratio_to_baseline", "{:.2f}"))
     table = [[title for title, _, _ in cols]]
     for row in summary.iter_rows(named=True):
         table.append([fmt.format(row[key]) if row.get(key) is not None else "-" for _, key, fmt in cols])

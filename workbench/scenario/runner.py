@@ -26,7 +26,17 @@ from workbench.errors import WorkbenchError
 from workbench.ingestor.config import IngestorConfig
 from workbench.scenario import results
 from workbench.scenario.accounting import account, read_stored
-from workbench.scenario.external import count_lines, read_external, start_external, stop_external_proc
+from workbench.scenario.external import (
+    count_lines,
+    loggen_files,
+    loggen_sent,
+    merge_stored,
+    read_external,
+    read_loggen,
+    run_loggen,
+    start_external,
+    stop_external_proc,
+)
 from workbench.scenario.model import Cell, CollectorGroup, GeneratorGroup, Scenario, expand
 from workbench.scenario.placement import ComponentFailed, IngestorHandle, Placement, make_placement
 from workbench.scenario.progress import Progress
@@ -238,7 +248,12 @@ async def run_cell(cell: Cell, placement: Placement, run_dir: Path, registry_url
         try:
             cell_dir.mkdir(parents=True, exist_ok=True)
             runs = []
+            tls = bool(ing.cert_path)
             for gi, group in enumerate(s.generators):
+                if group.tool == "loggen":
+                    log = run_dir / "logs" / f"loggen-{cell.index}-{gi}.log"
+                    runs.append(run_loggen(group, ing.tcp_port, tls, s.warmup + s.duration, log))
+                    continue
                 args = generator_args(
                     group, ing, s, seed + cell.index * 1000 + gi, f"c{cell.index}-{group.name}{gi}"
                 ) + (["--no-header"] if external else [])
@@ -277,8 +292,13 @@ async def run_cell(cell: Cell, placement: Placement, run_dir: Path, registry_url
     else:
         await placement.stop_ingestor(ing)
         stored = await loop.run_in_executor(None, read_stored, data_dir)
-    sent = {}
+    sent: dict[str, dict[str, Any]] = {}
     for r in gen_results:
+        if r.summary.get("tool") == "loggen":
+            files = loggen_files(ing.data_dir if external else data_dir, ing.output if external else None)
+            by_loggen = await loop.run_in_executor(None, read_loggen, files)
+            sent.update(loggen_sent(r.summary["sent_total"], by_loggen))
+            stored = merge_stored(stored, by_loggen)
         for c in r.summary["clients"]:
             sent[c["client_id"]] = {"sent": c["sent_logs"], "first_seq": c.get("first_seq")}
     acc = account(sent, stored, ing.final.get("rejected", 0), ing.final.get("dropped", 0))
@@ -293,10 +313,14 @@ async def run_cell(cell: Cell, placement: Placement, run_dir: Path, registry_url
         mb_per_sec = (measured[-1]["bytes_total"] - measured[0]["bytes_total"]) / span / 1e6
         if s.warmup > 0:
             logs_per_sec = (measured[-1]["logs_total"] - measured[0]["logs_total"]) / span
+    if external and gen_seconds:  # a receiver's file holds what it received, one line per message
+        mb_per_sec = stored.uncompressed_bytes / gen_seconds / 1e6
     busy = [x for x in measured if x["logs_per_sec"] > 0] or measured
     g0 = s.generators[0] if s.generators else GeneratorGroup(format="json")
     row = {
         "cell": cell.name, "cell_index": cell.index, "status": "ok", "reason": "",
+        "target": s.target.type, "tls": bool(ing.cert_path),
+        "generator": ",".join(sorted({g.tool for g in s.generators})) if s.generators else "",
         "format": ",".join(sorted({g.format for g in s.generators} | {f"files-{c.file_format}" for c in s.collectors})),
         "protocol": ",".join(sorted({g.protocol for g in s.generators} | ({"collector"} if s.collectors else set()))),
         "batch": g0.batch, "clients": sum(g.clients for g in s.generators) + sum(c.files for c in s.collectors), "workers": s.ingestor.workers,
@@ -381,6 +405,8 @@ async def run_async(scenario: Scenario, results_dir: Path = Path("results"), pla
             clients.extend(res.clients)
     finally:
         await placement.close()
+    if scenario.baseline:
+        results.add_baseline_ratio(rows, {c.index: c.values for c in cells}, scenario.baseline)
     summary, timeseries = results.write_results(run_dir, rows, samples, clients)
     if not quiet:
         print(results.format_table(summary), flush=True)
