@@ -12,6 +12,7 @@ import pytest
 import trustme
 from ingest_helpers import (
     assert_exactly_once,
+    close_cleanly,
     config,
     encode,
     header,
@@ -21,6 +22,7 @@ from ingest_helpers import (
     open_conn,
     parse_prometheus,
     read_rejected,
+    read_segment,
     read_stored,
     run,
     send_tcp,
@@ -223,3 +225,46 @@ def test_registry_unreachable_falls_back_to_bundled(tmp_path: Path) -> None:
 
     run(scenario())
     assert_exactly_once(read_stored(tmp_path), {"fallback": 10, "av": 3})
+
+
+def test_long_lived_connections_are_spread_over_the_worker_processes(tmp_path: Path) -> None:
+    """The parent hands each TCP connection to the least busy worker (SO_REUSEPORT hashing put two
+    connections on one worker half of the time): 4 connections open together, 2 workers, each
+    worker stores the logs of 2 of them, and every log of every connection is stored once."""
+
+    async def scenario() -> None:
+        async with Ingestor(config(tmp_path, workers=2)) as ing:
+            assert ing.dispatcher is not None
+            conns = [await open_conn(ing) for _ in range(4)]
+            for i, (_reader, writer) in enumerate(conns):
+                writer.write(header("json") + encode("json", make_entries(200, f"conn{i}")))
+            for reader, writer in conns:
+                await close_cleanly(reader, writer)
+            await wait_counts(ing, logs=800)
+            assert ing.dispatcher.dispatched == 4
+
+    run(scenario())
+    stored = read_stored(tmp_path)
+    assert_exactly_once(stored, {f"conn{i}": 200 for i in range(4)})
+    by_worker: dict[str, set[str]] = {}
+    for path in sorted(tmp_path.glob("log_*.jsonl*")):
+        worker = path.name.split("_")[1]
+        by_worker.setdefault(worker, set()).update(r["client_id"] for r in read_segment(path))
+    assert sorted(len(clients) for clients in by_worker.values()) == [2, 2], by_worker
+
+
+def test_a_plain_client_on_the_tls_port_of_worker_processes_is_cut_and_the_next_one_is_served(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        async with Ingestor(config(tmp_path, workers=2)) as ing:
+            reader, writer = await open_conn(ing, ctx=False)
+            writer.write(header("json") + encode("json", make_entries(5, "plain")))
+            await writer.drain()
+            assert await asyncio.wait_for(reader.read(), 20) == b""  # the handshake fails; closed
+            writer.close()
+            await send_tcp(ing, header("json") + encode("json", make_entries(7, "tls")))
+            await wait_counts(ing, logs=7)
+
+    run(scenario())
+    assert_exactly_once(read_stored(tmp_path), {"tls": 7})

@@ -9,6 +9,7 @@ import asyncio
 import gc
 import os
 import signal
+import socket
 from typing import Any
 
 from workbench.ingestor.config import IngestorConfig
@@ -19,7 +20,8 @@ from workbench.ingestor.worker import WorkerRuntime
 def worker_main() -> None:
     """Entry point of a worker process (``python -m workbench.ingestor.child``).
 
-    The parent writes one JSON line on stdin (config, worker id, schemas, ports) and keeps stdin
+    The parent writes one JSON line on stdin (config, worker id, schemas, ports, the descriptor
+    of the channel its TCP connections arrive on) and keeps stdin
     open: EOF or a ``stop`` line means stop. The worker writes JSON lines on stdout: ``ready``,
     ``metrics`` snapshots, ``stopped``. It also stops on SIGTERM/SIGINT; it exits 0 after a
     graceful stop.
@@ -49,8 +51,10 @@ def worker_main() -> None:
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        handoff = socket.socket(fileno=spec["handoff_fd"]) if spec.get("handoff_fd") is not None else None
         runtime = WorkerRuntime(config, worker_id, schemas, ssl_context_for(config), spec["tcp_port"],
-                                spec["udp_port"], publish=lambda snap: send("metrics", snap))  # fmt: skip
+                                spec["udp_port"], publish=lambda snap: send("metrics", snap),
+                                handoff=handoff)  # fmt: skip
         await runtime.start()
         send("ready", None)
 

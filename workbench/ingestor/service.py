@@ -3,8 +3,9 @@
 ``Ingestor(config)`` with ``await start()`` / ``await stop()`` is the library object; the CLI
 verb ``ingest`` runs it until SIGINT/SIGTERM. The parent prepares TLS (a self-signed pair in
 the data dir on first start), loads the schemas, finishes segments a crash left behind, picks
-the ports (0 means any free one; workers share them with SO_REUSEPORT), starts one worker
-process per core (or one worker inside this event loop with ``workers=0``), restarts a worker
+the ports (0 means any free one), starts one worker process per core (or one worker inside this
+event loop with ``workers=0``), accepts TCP connections and hands each to the least busy worker
+(``dispatch``; workers share the UDP port with SO_REUSEPORT), restarts a worker
 that dies (counted), sums their metrics, prints a ``[METRIC]`` line per interval and serves
 ``/``, ``/metrics``, ``/metrics.json`` and ``/healthz``.
 """
@@ -24,6 +25,7 @@ from typing import Any
 from workbench.errors import ConfigError
 from workbench.ingestor.config import IngestorConfig
 from workbench.ingestor.decoding import SchemaSet
+from workbench.ingestor.dispatch import Dispatcher, handoff_pair, listening_socket
 from workbench.ingestor.metrics import Aggregate
 from workbench.ingestor.schemas import fetch_schema_set
 from workbench.ingestor.worker import WorkerRuntime
@@ -81,6 +83,7 @@ class Ingestor:
         self.cert_path: str | None = None
         self._children: dict[int, _Child] = {}
         self._inline: WorkerRuntime | None = None
+        self.dispatcher: Dispatcher | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._http: Any = None
         self._stopping = False
@@ -110,7 +113,10 @@ class Ingestor:
         recovered = await asyncio.get_running_loop().run_in_executor(None, self._recover_all)
         if recovered:
             log.info("recovered %d segment(s) left by an earlier run", recovered)
-        if self.tcp_port == 0:
+        if cfg.workers > 0:
+            self.dispatcher = Dispatcher(listening_socket(cfg.host, self.tcp_port))
+            self.tcp_port = self.dispatcher.port
+        elif self.tcp_port == 0:
             self.tcp_port = free_port(cfg.host, socket.SOCK_STREAM)
         if self.udp_port == 0:
             self.udp_port = free_port(cfg.host, socket.SOCK_DGRAM)
@@ -122,6 +128,8 @@ class Ingestor:
         else:
             children = [await self._spawn(worker_id) for worker_id in range(cfg.workers)]
             await self._wait_ready(children)
+            assert self.dispatcher is not None
+            self.dispatcher.start()
         self.aggregate.info.update(
             tcp_port=self.tcp_port, udp_port=self.udp_port, tls=cfg.tls, cert=self.cert_path
         )
@@ -168,16 +176,27 @@ class Ingestor:
 
     async def _spawn(self, worker_id: int) -> _Child:
         """Start a worker through its module entry point (no fork of this process's state)."""
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "workbench.ingestor.child",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+        parent_end, child_end = handoff_pair()
+        handoff_fd = child_end.fileno()
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "workbench.ingestor.child",
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, pass_fds=(child_end.fileno(),),
+            )  # fmt: skip
+        except BaseException:
+            parent_end.close()
+            raise
+        finally:
+            child_end.close()  # the worker has its own copy
+        assert self.dispatcher is not None
+        self.dispatcher.add(worker_id, parent_end)
         spec = {
             "config": self.config.model_dump(mode="json"),
             "worker": worker_id,
             "schemas": self.schemas.to_json(),
             "tcp_port": self.tcp_port,
             "udp_port": self.udp_port,
+            "handoff_fd": handoff_fd,
         }
         assert process.stdin is not None
         process.stdin.write(json.dumps(spec).encode() + b"\n")
@@ -198,6 +217,9 @@ class Ingestor:
             kind = msg.get("kind")
             if kind == "metrics":
                 self.aggregate.update(child.worker_id, msg["payload"])
+                if self.dispatcher is not None and child.process.returncode is None:
+                    active = msg["payload"].get("gauges", {}).get("connections_active", 0)
+                    self.dispatcher.report(child.worker_id, int(active))
             elif kind == "ready":
                 child.ready.set()
             elif kind == "stopped":
@@ -247,6 +269,8 @@ class Ingestor:
         self._stopping = True
         for task in self._tasks:
             task.cancel()
+        if self.dispatcher is not None:
+            self.dispatcher.close()  # no new connections; the workers drain the open ones
         if self._inline is not None:
             await self._inline.stop()
             self.refresh()

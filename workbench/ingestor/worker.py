@@ -1,7 +1,8 @@
 """One ingestor worker: TCP/TLS and UDP servers on the shared ports, decoding, the write pipeline.
 
-A worker runs in its own process (``worker_main``, one per core, ports shared with
-SO_REUSEPORT) or inside the caller's event loop (``workers=0``, for notebooks and tests). It
+A worker runs in its own process (``worker_main``, one per core, TCP connections handed over by
+the parent, see ``dispatch``; the UDP port shared with SO_REUSEPORT) or inside the caller's event
+loop (``workers=0``, for notebooks and tests: it listens itself). It
 sends a metrics snapshot to the parent every ``metrics_interval_seconds`` and stops in a fixed
 order: close the listeners, keep reading open connections for ``drain_seconds``, close them
 (their last partial line is decoded), write everything queued, finish the open segment, wait
@@ -19,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from workbench.ingestor import dispatch
 from workbench.ingestor.config import IngestorConfig
 from workbench.ingestor.decoding import Codecs, Rejects, SchemaSet, Worker
 from workbench.ingestor.metrics import WorkerMetrics
@@ -54,6 +56,7 @@ class WorkerRuntime:
         tcp_port: int,
         udp_port: int | None,
         publish: Callable[[dict[str, Any]], None] | None = None,
+        handoff: socket.socket | None = None,
     ) -> None:
         self.config = config
         self.worker_id = worker_id
@@ -62,6 +65,8 @@ class WorkerRuntime:
         self.tcp_port = tcp_port
         self.udp_port = udp_port
         self.publish = publish
+        self.handoff = handoff  # the parent's connections arrive here; None: listen on tcp_port
+        self._protocol: Callable[[], IngestProtocol] | None = None
         self.metrics = WorkerMetrics()
         self.state = ServerState(config.max_connections, config.idle_timeout_seconds)
         self._servers: list[asyncio.AbstractServer] = []
@@ -69,6 +74,7 @@ class WorkerRuntime:
         self._udp_sock: socket.socket | None = None
         self._udp_protocol: UdpProtocol | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._connecting: set[asyncio.Task[None]] = set()
         self.pipeline: Pipeline | None = None
         self._kernel_drops_base: int | None = None
 
@@ -94,12 +100,16 @@ class WorkerRuntime:
         )
         flow = self.pipeline.flow
         tls = self.ssl_context is not None
-        server = await loop.create_server(
-            lambda: IngestProtocol(worker, self.state, flow, tls),
-            cfg.host, self.tcp_port, ssl=self.ssl_context, reuse_port=True, backlog=1024,
-            ssl_handshake_timeout=10.0 if tls else None,
-        )  # fmt: skip
-        self._servers.append(server)
+        self._protocol = lambda: IngestProtocol(worker, self.state, flow, tls)
+        if self.handoff is not None:
+            self.handoff.setblocking(False)
+            loop.add_reader(self.handoff.fileno(), self._take_connections)
+        else:
+            server = await loop.create_server(
+                self._protocol, cfg.host, self.tcp_port, ssl=self.ssl_context, reuse_port=True, backlog=1024,
+                ssl_handshake_timeout=10.0 if tls else None,
+            )  # fmt: skip
+            self._servers.append(server)
         if self.udp_port is not None:
             self._udp_sock = udp_socket(cfg.host, self.udp_port)
             self._udp, proto = await loop.create_datagram_endpoint(
@@ -108,6 +118,35 @@ class WorkerRuntime:
             self._udp_protocol = proto
             self._kernel_drops_base = kernel_drops(self._udp_sock)
         self._tasks.append(asyncio.create_task(self._housekeeping()))
+
+    def _take_connections(self) -> None:
+        assert self.handoff is not None
+        socks = dispatch.receive(self.handoff)
+        if socks is None:  # the parent closed the channel: it is stopping (or gone)
+            self._close_handoff()
+            return
+        for sock in socks:
+            task = asyncio.create_task(self._serve(sock))
+            self._connecting.add(task)
+            task.add_done_callback(self._connecting.discard)
+
+    async def _serve(self, sock: socket.socket) -> None:
+        assert self._protocol is not None
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(
+                self._protocol, sock, ssl=self.ssl_context,
+                ssl_handshake_timeout=10.0 if self.ssl_context is not None else None,
+            )  # fmt: skip
+        except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as exc:
+            log.info("connection not established: %s", exc)  # e.g. a plain client on the TLS port
+            sock.close()
+
+    def _close_handoff(self) -> None:
+        if self.handoff is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(self.handoff.fileno())
+            self.handoff.close()
+            self.handoff = None
 
     def _update_kernel_drops(self) -> None:
         if self._udp_sock is None or self._kernel_drops_base is None:
@@ -127,6 +166,7 @@ class WorkerRuntime:
 
     async def stop(self) -> None:
         """Graceful stop (see the module docstring); safe to call twice."""
+        self._close_handoff()
         for server in self._servers:
             server.close()
         deadline = time.monotonic() + self.config.drain_seconds
