@@ -1,11 +1,20 @@
-"""Ingestor throughput per format over TLS on 127.0.0.1, counted from the stored files.
+"""Ingestor throughput per format over TLS on 127.0.0.1, counted from the stored files, against
+the limits of its building blocks measured in the same run.
 
-    python bench/ingest.py [--seconds 8] [--workers 2] [--senders 2] [--formats json,proto,avro,syslog,raw]
+    python bench/ingest.py [--seconds 8] [--workers 1,2] [--senders 2] [--formats json,proto,avro,syslog,raw]
 
 Senders are separate processes replaying one pre-encoded buffer (about 1 MB of 100-byte-ish logs)
 over TLS as fast as the ingestor takes it; every log is counted in the output files after a
 graceful stop, so what is printed is what was stored. The ratio column is against json, measured
 in the same run. Not a test: numbers depend on the machine.
+
+Building blocks, each alone on the same machine: the same senders into a TLS sink that only
+reads (transport ceiling, MB/s), zstd at the ingestor's level on stored JSONL (MB/s on one
+core), and decode + validate + normalise of each format (records/s on one core, the worker's
+CPU work without I/O). Each format's ceiling is the lowest of: transport MB/s over its bytes per
+log, decode records/s times the workers (where the cores allow), and zstd MB/s times the workers
+over the stored bytes per log; "of ceiling" says how close the ingestor gets. With more than
+one ``--workers`` value the scaling table gives stored logs/s per worker count.
 """
 
 from __future__ import annotations
@@ -13,7 +22,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing as mp
+import os
 import socket
+import ssl
 import sys
 import tempfile
 import time
@@ -24,7 +35,8 @@ import zstandard
 from workbench import model, wire
 from workbench.codecs import get
 from workbench.ingestor import Ingestor, IngestorConfig
-from workbench.tls import client_context
+from workbench.ingestor.decoding import Codecs, SchemaSet, normalise
+from workbench.tls import client_context, ensure_self_signed, server_context
 
 
 def payload_for(fmt: str, logs: int = 10_000, batch: int = 500) -> tuple[bytes, bytes, int]:
@@ -85,7 +97,10 @@ async def run_format(fmt: str, seconds: float, workers: int, senders: int, tmp: 
     await ing.start()
     ctx = mp.get_context("spawn")
     sent = ctx.Value("q", 0)
-    procs = [ctx.Process(target=sender, args=(ing.tcp_port, ing.cert_path, fmt, seconds, sent)) for _ in range(senders)]
+    procs = [
+        ctx.Process(target=sender, args=(ing.tcp_port, ing.cert_path, fmt, seconds, sent))
+        for _ in range(senders)
+    ]
     for p in procs:
         p.start()
     samples: list[tuple[float, float]] = []  # (time, stored so far) while every sender runs
@@ -106,24 +121,160 @@ async def run_format(fmt: str, seconds: float, workers: int, senders: int, tmp: 
     return {"sent": sent.value, "stored": stored, "logs_per_sec": rate}
 
 
+def _sink(port: mp.Value, cert: str, key: str, received: mp.Value, expect: int) -> None:  # type: ignore[valid-type]
+    """A TLS server that reads and discards ``expect`` connections: the transport alone."""
+    import uvloop
+
+    async def serve() -> None:
+        done = asyncio.Event()
+        left = [expect]
+        total = [0]
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while chunk := await reader.read(1 << 18):
+                total[0] += len(chunk)
+            writer.close()
+            left[0] -= 1
+            if not left[0]:
+                done.set()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_context(Path(cert), Path(key)),
+                                            limit=1 << 20)  # fmt: skip
+        port.value = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        await done.wait()
+        server.close()
+        received.value = total[0]  # type: ignore[attr-defined]
+
+    uvloop.run(serve())
+
+
+def transport_ceiling(seconds: float, senders: int, tmp: Path) -> float:
+    """MB/s our senders push through TLS on 127.0.0.1 into a reader that does nothing else."""
+    cert, key, _ = ensure_self_signed(tmp / "tls")
+    ctx = mp.get_context("spawn")
+    port, received, sent = ctx.Value("i", 0), ctx.Value("q", 0), ctx.Value("q", 0)
+    sink = ctx.Process(target=_sink, args=(port, str(cert), str(key), received, senders))
+    sink.start()
+    deadline = time.monotonic() + 30
+    while not port.value and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        time.sleep(0.05)
+    start = time.perf_counter()
+    procs = [
+        ctx.Process(target=sender, args=(port.value, str(cert), "json", seconds, sent))
+        for _ in range(senders)
+    ]  # type: ignore[attr-defined]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    sink.join(30)
+    return received.value / (time.perf_counter() - start) / 1e6  # type: ignore[attr-defined]
+
+
+def _per_second(fn: object, n: int, seconds: float) -> float:
+    best = 0.0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        t = time.perf_counter()
+        fn()  # type: ignore[operator]
+        best = max(best, n / (time.perf_counter() - t))
+    return best
+
+
+def worker_work(fmt: str, seconds: float) -> tuple[float, float, float]:
+    """(records/s decoded + validated + normalised on one core, wire bytes/log, stored bytes/log)."""
+    import gc
+
+    gc.set_threshold(200_000, 50, 100)  # as the workers run
+    header_bytes, body, logs = payload_for(fmt)
+    header = wire.parse_header(header_bytes)
+    codecs = Codecs(SchemaSet())
+    splitter = wire.splitter_for(header, 1 << 20, 16 << 20)
+    payloads = splitter.feed(body)
+
+    def work() -> bytes:
+        if header.framing == "lines":
+            entries = [
+                e for chunk in payloads for e in codecs.decode_lines_chunk(fmt, chunk, False, None).entries
+            ]
+        elif header.framing == "octet":
+            entries = codecs.syslog.decode_records(payloads).entries
+        else:
+            entries = [e for p in payloads for e in codecs.decode_frame(header, p).entries]
+        return normalise(entries)
+
+    out = work()
+    if (stored := out.count(b"\n")) != logs:
+        raise SystemExit(f"{fmt}: the worker path stored {stored} of {logs} logs")
+    stored_per_log = len(out) / logs + 110  # + received_at, format, transport, peer
+    return _per_second(work, logs, seconds), len(body) / logs, stored_per_log
+
+
+def zstd_ceiling(seconds: float, level: int = 1) -> float:
+    """MB/s of stored JSONL that zstd compresses on one core at the ingestor's level."""
+    _, body, _ = payload_for("json")
+    data = body * 8
+    cctx = zstandard.ZstdCompressor(level=level)
+    return _per_second(lambda: cctx.compress(data), len(data), seconds) / 1e6
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=8.0)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", default="1,2", help="comma-separated worker counts (scaling table)")
     ap.add_argument("--senders", type=int, default=2)
     ap.add_argument("--formats", default="json,proto,avro,syslog,raw")
     args = ap.parse_args()
-    rows = []
+    formats = args.formats.split(",")
+    worker_counts = [int(w) for w in args.workers.split(",")]
+    cores = os.cpu_count() or 1
+    rows: dict[tuple[str, int], dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for fmt in args.formats.split(","):
-            print(f"... {fmt}: {args.senders} TLS senders for {args.seconds:.0f}s into {args.workers} workers", file=sys.stderr, flush=True)
-            r = asyncio.run(run_format(fmt, args.seconds, args.workers, args.senders, Path(tmp)))
-            rows.append((fmt, r))
-    base = next((r["logs_per_sec"] for f, r in rows if f == "json"), None)
-    print(f"{'format':<9} {'stored logs/s':>14} {'stored':>11} {'sent':>11} {'lost':>6} {'vs json':>8}")
-    for fmt, r in rows:
+        print(f"... building blocks: TLS transport ({args.senders} senders, {args.seconds:.0f}s), zstd, "
+              f"worker CPU per format", file=sys.stderr, flush=True)  # fmt: skip
+        tls_mb = transport_ceiling(args.seconds, args.senders, Path(tmp))
+        zstd_mb = zstd_ceiling(2.0)
+        work = {fmt: worker_work(fmt, 2.0) for fmt in formats}
+        for workers in worker_counts:
+            for fmt in formats:
+                print(f"... {fmt}: {args.senders} TLS senders for {args.seconds:.0f}s into {workers} workers",
+                      file=sys.stderr, flush=True)  # fmt: skip
+                rows[fmt, workers] = asyncio.run(
+                    run_format(fmt, args.seconds, workers, args.senders, Path(tmp) / f"w{workers}")
+                )
+    print(
+        f"building blocks on this machine ({cores} cores, {ssl.OPENSSL_VERSION}, Python {sys.version.split()[0]}):"
+    )
+    print(f"  TLS 127.0.0.1, {args.senders} senders into a reader that discards: {tls_mb:,.0f} MB/s")
+    print(f"  zstd level 1 on stored JSONL, one core: {zstd_mb:,.0f} MB/s")
+    top = max(worker_counts)
+    print(f"\nper format, {top} worker(s), {args.senders} TLS senders on the same cores:")
+    head = (f"{'format':<8} {'stored logs/s':>14} {'lost':>6} {'vs json':>8} {'wire B/log':>10} "
+            f"{'worker rec/s/core':>18} {'ceiling logs/s':>15} {'limit':>9} {'of ceiling':>10}")  # fmt: skip
+    print(head)
+    base = rows.get(("json", top), {}).get("logs_per_sec")
+    for fmt in formats:
+        r = rows[fmt, top]
+        per_core, wire_bytes, stored_bytes = work[fmt]
+        limits = {
+            "transport": tls_mb * 1e6 / wire_bytes,
+            "worker": per_core * min(top, cores),
+            "zstd": zstd_mb * 1e6 * min(top, cores) / stored_bytes,
+        }
+        which = min(limits, key=limits.__getitem__)
         ratio = f"{r['logs_per_sec'] / base:.2f}" if base else "-"
-        print(f"{fmt:<9} {r['logs_per_sec']:>14,.0f} {r['stored']:>11,} {r['sent']:>11,} {r['sent'] - r['stored']:>6,} {ratio:>8}")
+        print(f"{fmt:<8} {r['logs_per_sec']:>14,.0f} {r['sent'] - r['stored']:>6,} {ratio:>8} {wire_bytes:>10.0f} "
+              f"{per_core:>18,.0f} {limits[which]:>15,.0f} {which:>9} {r['logs_per_sec'] / limits[which]:>10.0%}")  # fmt: skip
+    if len(worker_counts) > 1:
+        print("\nscaling: stored logs/s by worker count (ratio to the first)")
+        print(f"{'format':<8} " + " ".join(f"{f'{w} worker(s)':>14}" for w in worker_counts))
+        for fmt in formats:
+            first = rows[fmt, worker_counts[0]]["logs_per_sec"]
+            cells = [
+                f"{rows[fmt, w]['logs_per_sec']:>8,.0f} x{rows[fmt, w]['logs_per_sec'] / first:.2f}"
+                for w in worker_counts
+            ]
+            print(f"{fmt:<8} " + " ".join(f"{c:>14}" for c in cells))
 
 
 if __name__ == "__main__":

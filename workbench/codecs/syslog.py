@@ -43,6 +43,7 @@ BOM = "\ufeff"
 LEVEL_BY_SEVERITY = ("FATAL", "FATAL", "FATAL", "ERROR", "WARN", "INFO", "INFO", "DEBUG")
 SEVERITY_BY_LEVEL = {"TRACE": 7, "DEBUG": 7, "INFO": 6, "WARN": 4, "ERROR": 3, "FATAL": 2}
 _FIELD_PARAMS = (*model.OPTIONAL_STRINGS, "seq")
+_ENTRY_PARAMS = frozenset((*model.OPTIONAL_STRINGS, "level"))  # log@32473 params that are entry fields
 
 _SD_PARAM = r'[^\s\]="]{1,32}="[^"\\]*(?:\\.[^"\\]*)*"'
 _SD_ELEMENT = rf'\[[^\s\]="]{{1,32}}(?: {_SD_PARAM})*\]'
@@ -109,21 +110,28 @@ def parse_pri(pri: str | None) -> tuple[int, int]:
 
 
 def _structured(sd: str, rec: dict[str, Any], attrs: dict[str, str]) -> None:
-    for element in _ELEMENT.finditer(sd):
-        sd_id, params = element.group(1), element.group(2)
-        for name, raw_value in _PARAM.findall(params):
-            value = _unescape(raw_value)
-            if sd_id == SD_ID_FIELDS:
-                if name == "seq":
-                    rec["seq"] = _seq(value)
-                elif name in _FIELD_PARAMS or name == "level":
+    # one findall per element and dict() of its pairs keep this in C for the usual elements
+    for sd_id, params in _ELEMENT.findall(sd):
+        pairs = _PARAM.findall(params)
+        if "\\" in params:
+            pairs = [(name, _unescape(value)) for name, value in pairs]
+        if sd_id == SD_ID_FIELDS:
+            fields = dict(pairs)
+            seq = fields.pop("seq", None)
+            if seq is not None:
+                rec["seq"] = _seq(seq)
+            if fields.keys() <= _ENTRY_PARAMS:
+                rec.update(fields)
+                continue
+            for name, value in fields.items():
+                if name in _ENTRY_PARAMS:
                     rec[name] = value
                 else:
                     attrs[f"{sd_id}.{name}"] = value
-            elif sd_id == SD_ID_ATTRS:
-                attrs[name] = value
-            else:
-                attrs[f"{sd_id}.{name}"] = value
+        elif sd_id == SD_ID_ATTRS:
+            attrs.update(pairs)
+        else:
+            attrs.update((f"{sd_id}.{name}", value) for name, value in pairs)
 
 
 def parse_line(text: str, now: dt.datetime) -> dict[str, Any] | str:
