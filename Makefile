@@ -5,16 +5,22 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed
+SPEEDUPS := $(VENV)/.speedups
 
 .PHONY: venv system-deps peers run test test-fast bench lint proto clean
 
-venv: $(STAMP)
+venv: $(STAMP) $(SPEEDUPS)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv
 	$(UV) pip install --quiet --python $(PY) -e '.[dev]'
 	touch $(STAMP)
+
+## the compiled fast paths (Cython + the C compiler); without them the Python paths run
+$(SPEEDUPS): $(STAMP) $(wildcard workbench/speedups/*.pyx)
+	$(PY) -m workbench.speedups.build
+	touch $(SPEEDUPS)
 
 ## the main job: the quickstart on embedded defaults
 run: venv
@@ -28,7 +34,7 @@ system-deps:
 peers: system-deps
 
 ## the whole test suite, slow end-to-end tests included
-test: venv system-deps
+test: system-deps venv
 	$(PY) -m ruff check workbench tests bench
 	$(PY) -m pytest -q
 
@@ -51,4 +57,4 @@ proto: venv
 	$(PY) -m grpc_tools.protoc -Ischemas --python_out=workbench/_generated --pyi_out=workbench/_generated schemas/log.proto
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis workbench/speedups/build workbench/speedups/*.so

@@ -14,6 +14,7 @@ PEERS_DIR="${WORKBENCH_PEERS_DIR:-$PWD/peers}"
 SYSLOG_NG_LIBS=(libivykis0 libnet1 libjson-c5 libwrap0 libpcre3 libglib2.0-0 libcap2)
 need=()
 command -v zstd >/dev/null 2>&1 || need+=(zstd)
+command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)  # compiles workbench/speedups
 command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-dejavu-core)
 command -v rsyslogd >/dev/null 2>&1 || need+=(rsyslog rsyslog-gnutls)
 [ -e /usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so ] || [ -e /usr/lib/aarch64-linux-gnu/rsyslog/lmnsd_gtls.so ] \

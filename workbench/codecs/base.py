@@ -41,8 +41,13 @@ class RecordError:
 class Decoded:
     entries: list[Any] = field(default_factory=list)
     errors: list[RecordError] = field(default_factory=list)
+    # the entries already as stored JSON lines, when a fast path wrote them (else None: normalise)
+    jsonl: bytes | None = None
 
     def extend(self, other: Decoded, index_offset: int = 0) -> None:
+        if other.entries:
+            both = other.jsonl is not None and (self.jsonl is not None or not self.entries)
+            self.jsonl = (self.jsonl or b"") + other.jsonl if both else None  # type: ignore[operator]
         self.entries.extend(other.entries)
         for err in other.errors:
             err.index += index_offset

@@ -256,7 +256,8 @@ def make_batch(w: Worker, decoded: Decoded, fmt: str, transport: str, peer: str,
         return None
     data = b""
     if entries:
-        data = normalise(entries).replace(b"}\n", stored_suffix(time.time(), fmt, transport, peer))
+        lines = decoded.jsonl if decoded.jsonl is not None else normalise(entries)
+        data = lines.replace(b"}\n", stored_suffix(time.time(), fmt, transport, peer))
         w.metrics.sample(fmt, data[data.rfind(b"\n", 0, len(data) - 1) + 1 :].decode("utf-8", "replace"))
     return Batch(data, len(entries), fmt, transport, host, time.perf_counter() - t0, on_written)
 

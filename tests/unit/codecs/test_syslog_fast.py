@@ -1,0 +1,166 @@
+"""The compiled RFC 5424 transcoder against the Python parser: same entries, same rejections.
+
+``SyslogCodec(fast=True)`` (the default) runs ``workbench.speedups._syslog`` and falls back to the
+Python parser for a batch it does not handle; ``fast=False`` is the parser alone. Every property
+here decodes the same records both ways. The golden cases also check that the fast path really
+took them (``jsonl`` set), so a transcoder that declined everything could not pass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import msgspec
+import pytest
+from codec_strategies import ANY_CHAR, PROPERTY, batches, entries
+from hypothesis import given
+from hypothesis import strategies as st
+
+from workbench import model, speedups
+from workbench.codecs.syslog import SyslogCodec, split_octet_counted
+from workbench.ingestor.decoding import normalise
+
+FAST = SyslogCodec(fast=True)
+SLOW = SyslogCodec(fast=False)
+NOW = dt.datetime(2025, 7, 1, 12, 0, tzinfo=dt.UTC)
+LINES = msgspec.json.Decoder(model.LogEntry)
+
+
+def both(records: list[bytes]) -> tuple[object, object]:
+    fast, slow = FAST.decode_records(records, NOW), SLOW.decode_records(records, NOW)
+    assert fast.entries == slow.entries
+    assert [(e.index, e.reason) for e in fast.errors] == [(e.index, e.reason) for e in slow.errors]
+    if fast.jsonl is not None:  # what is stored: one line per entry, decoding to the same entry
+        assert fast.jsonl.count(b"\n") == len(fast.entries)
+        assert LINES.decode_lines(fast.jsonl) == slow.entries
+    return fast, slow
+
+
+def test_the_transcoder_is_compiled() -> None:
+    """`make venv` compiles it (Cython, gcc); without it syslog runs ~8x slower, so CI must have it."""
+    assert speedups.available() == {"_syslog": True}
+    assert FAST.fast
+
+
+GOLDEN = [
+    # our generator's shape
+    b'<14>1 2025-06-30T21:00:00.001013Z web-4 inventory - - [log@32473 user_id="2928" client_id="gen-1" '
+    b'seq="0"][attr@32473 k0="42" k1="v2.3.1"] charge failed for order 44592: card declined',
+    # loggen's: +00:00, PROCID, no SD, a BOM before MSG, facility 4
+    b"<38>1 2026-11-27T00:47:10+00:00 localhost prg00000 1234 - - \xef\xbb\xbfseq: 0000000000, thread: 0001, "
+    b"runid: 1795740430, stamp: 2026-11-27T00:47:10 PADDPADD",
+    # RFC 5424's own examples (section 6.5), the ones with a UTC stamp
+    b"<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - \xef\xbb\xbf'su root' failed for lonvick on /dev/pts/8",
+    b'<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" '
+    b'eventSource="Application" eventID="1011"] \xef\xbb\xbfAn application event log entry...',
+    b'<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" '
+    b'eventSource="Application" eventID="1011"][examplePriority@32473 class="high"]',
+    # TRACE travels as a level param; quotes, backslashes, tabs and other controls in MSG; no MSG at all
+    b'<15>1 2025-06-30T21:00:00Z h s - - [log@32473 level="TRACE" seq="9"] say "hi" \\ there\tnow\x01\x7f',
+    b"<13>1 2025-06-30T21:00:00.500Z - s - - -",
+    b"<13>1 2025-06-30T21:00:00.500Z - s - - - ",
+    # unicode in MSG and values, an empty value, unknown params of log@32473 become attributes
+    b'<191>1 2025-06-30T21:00:00-00:00 h s p m [log@32473 session_id="" extra="x"][x@1 a="\xc3\xa9]"] caf\xc3\xa9 \xf0\x9f\x98\x80',
+    # CRLF and LF endings are not part of the message
+    b"<14>1 2025-06-30T21:00:00Z h s - - - ends with crlf\r\n",
+]
+
+
+@pytest.mark.parametrize("record", GOLDEN, ids=range(len(GOLDEN)))
+def test_golden_messages_take_the_fast_path_and_match_the_parser(record: bytes) -> None:
+    fast, _ = both([record])
+    assert fast.jsonl is not None and fast.errors == [], record  # type: ignore[attr-defined]
+
+
+def test_the_stored_lines_are_byte_for_byte_what_normalise_writes() -> None:
+    fast, slow = both([GOLDEN[0], GOLDEN[1], GOLDEN[5]])  # (3 fractional digits stay 3: same instant)
+    assert fast.jsonl == normalise(slow.entries)  # type: ignore[attr-defined]
+
+
+DECLINED = [
+    b"<14>1 2025-06-30T21:00:00+02:00 h s - - - an offset other than UTC",
+    b"<14>1 - h s - - - no timestamp (the receiver's time)",
+    b"<14>1 2025-06-30T21:00:00.1234Z h s - - - four fractional digits",
+    b'<14>1 2025-06-30T21:00:00Z h s - - [a@1 k="esc\\"aped"] an escape in SD',
+    b'<14>1 2025-06-30T21:00:00Z h s - - [log@32473 seq="007"] seq with leading zeros',
+    b'<14>1 2025-06-30T21:00:00Z h s - - [log@32473 user_id="a" user_id="b"] a field twice',
+    b"<14>1 2025-06-30T21:00:00Z h\xc3\xa9 s - - - non-ASCII in the header",
+]
+
+
+@pytest.mark.parametrize("record", DECLINED, ids=range(len(DECLINED)))
+def test_shapes_the_transcoder_declines_still_decode_through_the_parser(record: bytes) -> None:
+    fast, slow = both([GOLDEN[0], record])
+    assert fast.jsonl is None and fast.entries == slow.entries  # type: ignore[attr-defined]
+
+
+REJECTED = [
+    b"<14>1 2025-13-30T21:00:00Z h s - - - month 13",
+    b'<14>1 2025-06-30T21:00:00Z h s - - [log@32473 level="LOUD"] a level that is not one',
+    b"<14>1 2025-06-30T21:00:00Z h s - - - invalid UTF-8 \xff\xfe",
+    b"<192>1 2025-06-30T21:00:00Z h s - - - PRI over 191",
+    b"<14>1 2025-06-30T21:00:00Z h s - - -x no space after SD",
+    b"<14>2 2025-06-30T21:00:00Z h s - - - version 2",
+    b"not syslog at all",
+    b'<14>1 2025-06-30T21:00:00Z h s - - [log@32473 seq="99999999999999999999"] seq over int64',
+]
+
+
+@pytest.mark.parametrize("record", REJECTED, ids=range(len(REJECTED)))
+def test_bad_records_are_rejected_exactly_as_the_parser_rejects_them(record: bytes) -> None:
+    fast, _ = both([GOLDEN[0], record, GOLDEN[1]])
+    assert len(fast.entries) == 2 and [e.index for e in fast.errors] == [1]  # type: ignore[attr-defined]
+
+
+def test_a_repeated_attribute_is_stored_once() -> None:
+    record = b'<14>1 2025-06-30T21:00:00Z h s - - [attr@32473 k="1" k="2"] twice'
+    fast, _ = both([record])
+    assert fast.entries[0].attributes == {"k": "2"}  # type: ignore[attr-defined]
+    assert fast.jsonl is None  # type: ignore[attr-defined]  # the entry's own encoding is stored
+
+
+HEADER = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=12)
+SD_NAME = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters='=]" '), min_size=1,
+                  max_size=8) | st.sampled_from(["log@32473", "attr@32473", "level", "seq", "user_id", "client_id"])  # fmt: skip
+SD_VALUE = st.text(ANY_CHAR, max_size=12) | st.sampled_from(["0", "7", "007", "TRACE", "INFO", "x\\y", "a]b"])
+STAMP = st.sampled_from([
+    "2025-06-30T21:00:00Z", "2025-06-30T21:00:00.123Z", "2025-06-30T21:00:00.123456Z", "2025-06-30T21:00:00+00:00",
+    "2025-06-30T21:00:00-00:00", "2025-06-30T21:00:00+01:00", "2025-06-30T21:00:00.1Z", "-", "2025-02-30T00:00:00Z",
+    "2025-06-30t21:00:00z", "2025-06-30T24:00:00Z",
+])  # fmt: skip
+
+
+@st.composite
+def messages(draw: st.DrawFn) -> bytes:
+    """RFC 5424-ish messages: mostly valid, with the corners where the two paths could differ."""
+    pri = draw(st.integers(0, 200))
+    elements = draw(
+        st.lists(st.tuples(SD_NAME, st.lists(st.tuples(SD_NAME, SD_VALUE), max_size=4)), max_size=3)
+    )
+    sd = (
+        "".join(
+            f"[{sd_id}" + "".join(f' {k}="{v.replace(chr(34), "")}"' for k, v in params) + "]"
+            for sd_id, params in elements
+        )
+        or "-"
+    )
+    fields = [f"<{pri}>1", draw(STAMP), draw(HEADER), draw(HEADER), draw(HEADER), draw(HEADER), sd]
+    line = " ".join(fields)
+    msg = draw(st.none() | st.text(ANY_CHAR, max_size=30))
+    if msg is not None:
+        line += " " + draw(st.sampled_from(["", "\ufeff"])) + msg
+    return line.encode("utf-8") + draw(st.sampled_from([b"", b"\n", b"\r\n"]))
+
+
+@PROPERTY
+@given(st.lists(messages(), min_size=1, max_size=8))
+def test_any_message_decodes_the_same_both_ways(records: list[bytes]) -> None:
+    both(records)
+
+
+@PROPERTY
+@given(batches(entries()))
+def test_any_entry_encoded_by_our_codec_decodes_the_same_both_ways(batch: list) -> None:
+    records, error = split_octet_counted(SyslogCodec().encode(batch))
+    assert error is None
+    both(records)

@@ -1,0 +1,420 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""RFC 5424 messages straight to stored JSON lines, in C (compiled with Cython).
+
+``transcode(records)`` reads a list of messages (each one ``bytes``, framing removed) and
+writes, for each, the JSON line that the Python path (``workbench.codecs.syslog``) would decode
+it into and ``normalise`` would store, with the same mapping (see that module's docstring). It
+returns ``(jsonl, attributes)`` (the number of attributes written, for a duplicate check) or
+``None`` as soon as one message is not in the shape handled here, and the caller then runs the
+Python path on the whole batch. The shape handled: an RFC 5424 header of printable ASCII
+without ``"`` or backslash, a timestamp with ``Z`` or ``+00:00`` and 0, 3 or 6 fractional
+digits, structured data whose names and values hold no backslash, ``seq`` without leading
+zeros and at most 18 digits, each entry field at most once, at most 128 attributes. The caller
+validates the lines against the schema with msgspec (which also rejects invalid UTF-8).
+"""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memcmp, memcpy
+
+cdef enum:
+    MAX_ATTRS = 128  # the schema's maxProperties
+    # entry fields carried by the log@32473 element
+    F_LEVEL = 0
+    F_USER = 1
+    F_SESSION = 2
+    F_TRACE = 3
+    F_CLIENT = 4
+    F_SEQ = 5
+    N_FIELDS = 6
+
+cdef const char* HEX = b"0123456789abcdef"
+
+
+cdef inline const char* level_name(int severity):
+    """LEVEL_BY_SEVERITY of the Python path."""
+    if severity <= 2:
+        return b"FATAL"
+    if severity == 3:
+        return b"ERROR"
+    if severity == 4:
+        return b"WARN"
+    if severity <= 6:
+        return b"INFO"
+    return b"DEBUG"
+
+
+cdef struct Buf:
+    char* data
+    Py_ssize_t len
+    Py_ssize_t cap
+
+
+cdef int grow(Buf* b, Py_ssize_t extra) except -1:
+    cdef Py_ssize_t want = b.len + extra
+    cdef char* p
+    if want <= b.cap:
+        return 0
+    while b.cap < want:
+        b.cap *= 2
+    p = <char*>realloc(b.data, b.cap)
+    if p == NULL:
+        raise MemoryError()
+    b.data = p
+    return 0
+
+
+cdef inline int put(Buf* b, const char* s, Py_ssize_t n) except -1:
+    if b.len + n > b.cap:
+        grow(b, n)
+    memcpy(b.data + b.len, s, n)
+    b.len += n
+    return 0
+
+
+cdef inline int puts(Buf* b, const char* s) except -1:
+    cdef Py_ssize_t n = 0
+    while s[n]:
+        n += 1
+    return put(b, s, n)
+
+
+cdef int put_escaped(Buf* b, const unsigned char* s, Py_ssize_t n) except -1:
+    """A JSON string body: quote, backslash and control characters escaped as msgspec does."""
+    cdef Py_ssize_t i
+    cdef unsigned char c
+    grow(b, n * 6)
+    for i in range(n):
+        c = s[i]
+        if c == 34 or c == 92:
+            b.data[b.len] = 92
+            b.data[b.len + 1] = c
+            b.len += 2
+        elif c < 32:
+            b.data[b.len] = 92
+            if c == 10:
+                b.data[b.len + 1] = 110
+                b.len += 2
+            elif c == 13:
+                b.data[b.len + 1] = 114
+                b.len += 2
+            elif c == 9:
+                b.data[b.len + 1] = 116
+                b.len += 2
+            elif c == 8:
+                b.data[b.len + 1] = 98
+                b.len += 2
+            elif c == 12:
+                b.data[b.len + 1] = 102
+                b.len += 2
+            else:
+                memcpy(b.data + b.len + 1, b"u00", 3)
+                b.data[b.len + 4] = HEX[c >> 4]
+                b.data[b.len + 5] = HEX[c & 15]
+                b.len += 6
+        else:
+            b.data[b.len] = c
+            b.len += 1
+    return 0
+
+
+cdef inline bint is_digit(unsigned char c):
+    return 48 <= c <= 57
+
+
+cdef inline Py_ssize_t header_token(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Py_ssize_t limit):
+    """End of a header field (printable ASCII without quote or backslash) at pos, followed by a
+    space; -1 when the field is not that."""
+    cdef Py_ssize_t i = pos
+    cdef unsigned char c
+    while i < end and s[i] != 32:
+        c = s[i]
+        if c < 33 or c > 126 or c == 34 or c == 92:
+            return -1
+        i += 1
+    if i == pos or i - pos > limit or i >= end:
+        return -1
+    return i
+
+
+cdef inline Py_ssize_t sd_name(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end):
+    """End of an SD-ID or PARAM-NAME (1 to 32 printable ASCII, not space ] = " or backslash)."""
+    cdef Py_ssize_t i = pos
+    cdef unsigned char c
+    while i < end:
+        c = s[i]
+        if c == 32 or c == 93 or c == 61:
+            break
+        if c < 33 or c > 126 or c == 34 or c == 92:
+            return -1
+        i += 1
+    if i == pos or i - pos > 32:
+        return -1
+    return i
+
+
+cdef inline int field_index(const unsigned char* s, Py_ssize_t n):
+    if n == 5 and memcmp(s, b"level", 5) == 0:
+        return F_LEVEL
+    if n == 7 and memcmp(s, b"user_id", 7) == 0:
+        return F_USER
+    if n == 10 and memcmp(s, b"session_id", 10) == 0:
+        return F_SESSION
+    if n == 8 and memcmp(s, b"trace_id", 8) == 0:
+        return F_TRACE
+    if n == 9 and memcmp(s, b"client_id", 9) == 0:
+        return F_CLIENT
+    if n == 3 and memcmp(s, b"seq", 3) == 0:
+        return F_SEQ
+    return -1
+
+
+cdef int one(Buf* out, const unsigned char* s, Py_ssize_t end, Py_ssize_t* n_attrs) except -2:
+    """Append one message's JSON line; 0 when done, -1 when the message is not in the handled shape."""
+    cdef Py_ssize_t pos = 0, i, j, ts0, ts1, host0, host1, app0, app1, proc0, proc1, msgid0, msgid1
+    cdef Py_ssize_t id0, id1, name0, name1, val0, val1, msg0 = -1
+    cdef int pri = 0, digits = 0, f, kind
+    cdef Py_ssize_t fstart[N_FIELDS]
+    cdef Py_ssize_t fend[N_FIELDS]
+    # attributes: (sd-id start, sd-id end or -1 for none, name start, name end, value start, value end)
+    cdef Py_ssize_t attrs[MAX_ATTRS][6]
+    cdef int n = 0
+    for f in range(N_FIELDS):
+        fstart[f] = -1
+    while end > 0 and (s[end - 1] == 10 or s[end - 1] == 13):
+        end -= 1
+    # PRI and VERSION
+    if end < 4 or s[0] != 60:
+        return -1
+    pos = 1
+    while pos < end and is_digit(s[pos]) and digits < 3:
+        pri = pri * 10 + (s[pos] - 48)
+        pos += 1
+        digits += 1
+    if digits == 0 or pri > 191 or pos + 3 > end or s[pos] != 62 or s[pos + 1] != 49 or s[pos + 2] != 32:
+        return -1
+    pos += 3
+    # TIMESTAMP: YYYY-MM-DDTHH:MM:SS[.fff|.ffffff](Z|+00:00|-00:00)
+    ts0 = pos
+    if pos + 20 > end:
+        return -1
+    for i in range(19):
+        if i in (4, 7):
+            if s[pos + i] != 45:
+                return -1
+        elif i == 10:
+            if s[pos + i] != 84:
+                return -1
+        elif i in (13, 16):
+            if s[pos + i] != 58:
+                return -1
+        elif not is_digit(s[pos + i]):
+            return -1
+    pos += 19
+    if s[pos] == 46:
+        i = pos + 1
+        while i < end and is_digit(s[i]):
+            i += 1
+        if i - pos - 1 != 3 and i - pos - 1 != 6:
+            return -1
+        pos = i
+    ts1 = pos
+    if pos < end and s[pos] == 90:
+        pos += 1
+    elif pos + 6 <= end and (s[pos] == 43 or s[pos] == 45) and memcmp(s + pos + 1, b"00:00", 5) == 0:
+        pos += 6
+    else:
+        return -1
+    if pos >= end or s[pos] != 32:
+        return -1
+    pos += 1
+    # HOSTNAME APP-NAME PROCID MSGID
+    host0 = pos
+    host1 = header_token(s, pos, end, 255)
+    if host1 < 0:
+        return -1
+    app0 = host1 + 1
+    app1 = header_token(s, app0, end, 48)
+    if app1 < 0:
+        return -1
+    proc0 = app1 + 1
+    proc1 = header_token(s, proc0, end, 128)
+    if proc1 < 0:
+        return -1
+    msgid0 = proc1 + 1
+    msgid1 = header_token(s, msgid0, end, 32)
+    if msgid1 < 0:
+        return -1
+    pos = msgid1 + 1
+    if pos >= end:
+        return -1
+    # STRUCTURED-DATA
+    if s[pos] == 45:
+        pos += 1
+    elif s[pos] == 91:
+        while pos < end and s[pos] == 91:
+            id0 = pos + 1
+            id1 = sd_name(s, id0, end)
+            if id1 < 0:
+                return -1
+            kind = 0  # another element: attributes named <sd-id>.<name>
+            if id1 - id0 == 9 and memcmp(s + id0, b"log@32473", 9) == 0:
+                kind = 1
+            elif id1 - id0 == 10 and memcmp(s + id0, b"attr@32473", 10) == 0:
+                kind = 2
+            pos = id1
+            while pos < end and s[pos] == 32:
+                name0 = pos + 1
+                name1 = sd_name(s, name0, end)
+                if name1 < 0 or name1 + 1 >= end or s[name1] != 61 or s[name1 + 1] != 34:
+                    return -1
+                val0 = name1 + 2
+                j = val0
+                while j < end and s[j] != 34:
+                    if s[j] == 92:
+                        return -1
+                    j += 1
+                if j >= end:
+                    return -1
+                val1 = j
+                pos = j + 1
+                f = field_index(s + name0, name1 - name0) if kind == 1 else -1
+                if f >= 0:
+                    if fstart[f] >= 0:
+                        return -1
+                    fstart[f] = val0
+                    fend[f] = val1
+                    continue
+                if n >= MAX_ATTRS:
+                    return -1
+                attrs[n][0] = id0 if kind != 2 else -1
+                attrs[n][1] = id1
+                attrs[n][2] = name0
+                attrs[n][3] = name1
+                attrs[n][4] = val0
+                attrs[n][5] = val1
+                n += 1
+            if pos >= end or s[pos] != 93:
+                return -1
+            pos += 1
+    else:
+        return -1
+    # MSG
+    if pos < end:
+        if s[pos] != 32:
+            return -1
+        msg0 = pos + 1
+        if end - msg0 >= 3 and s[msg0] == 0xEF and s[msg0 + 1] == 0xBB and s[msg0 + 2] == 0xBF:
+            msg0 += 3
+    # seq: digits, no leading zero, at most 18 (within int64)
+    if fstart[F_SEQ] >= 0:
+        i = fend[F_SEQ] - fstart[F_SEQ]
+        if i == 0 or i > 18 or (i > 1 and s[fstart[F_SEQ]] == 48):
+            return -1
+        for j in range(fstart[F_SEQ], fend[F_SEQ]):
+            if not is_digit(s[j]):
+                return -1
+
+    # the JSON line, fields in LogEntry's order
+    put(out, b'{"timestamp":"', 14)
+    put(out, <const char*>s + ts0, ts1 - ts0)
+    put(out, b'Z","level":"', 12)
+    if fstart[F_LEVEL] >= 0:
+        put_escaped(out, s + fstart[F_LEVEL], fend[F_LEVEL] - fstart[F_LEVEL])
+    else:
+        puts(out, level_name(pri & 7))
+    put(out, b'","service":"', 13)
+    put(out, <const char*>s + app0, app1 - app0)
+    put(out, b'","message":"', 13)
+    if msg0 >= 0:
+        put_escaped(out, s + msg0, end - msg0)
+    put(out, b'","host":"', 10)
+    if not (host1 - host0 == 1 and s[host0] == 45):
+        put(out, <const char*>s + host0, host1 - host0)
+    put(out, b'"', 1)
+    if fstart[F_USER] >= 0:
+        put(out, b',"user_id":"', 12)
+        put_escaped(out, s + fstart[F_USER], fend[F_USER] - fstart[F_USER])
+        put(out, b'"', 1)
+    if fstart[F_SESSION] >= 0:
+        put(out, b',"session_id":"', 15)
+        put_escaped(out, s + fstart[F_SESSION], fend[F_SESSION] - fstart[F_SESSION])
+        put(out, b'"', 1)
+    if fstart[F_TRACE] >= 0:
+        put(out, b',"trace_id":"', 13)
+        put_escaped(out, s + fstart[F_TRACE], fend[F_TRACE] - fstart[F_TRACE])
+        put(out, b'"', 1)
+    cdef bint procid = not (proc1 - proc0 == 1 and s[proc0] == 45)
+    cdef bint msgid = not (msgid1 - msgid0 == 1 and s[msgid0] == 45)
+    cdef int facility = pri >> 3
+    cdef char sep = 123  # {
+    if procid or msgid or n or facility != 1:
+        put(out, b',"attributes":', 14)
+        if procid:
+            put(out, b'{"syslog.procid":"', 18)
+            put(out, <const char*>s + proc0, proc1 - proc0)
+            put(out, b'"', 1)
+            sep = 44
+        if msgid:
+            out.data[out.len] = sep
+            out.len += 1
+            put(out, b'"syslog.msgid":"', 16)
+            put(out, <const char*>s + msgid0, msgid1 - msgid0)
+            put(out, b'"', 1)
+            sep = 44
+        for i in range(n):
+            grow(out, 2)
+            out.data[out.len] = sep
+            out.data[out.len + 1] = 34
+            out.len += 2
+            sep = 44
+            if attrs[i][0] >= 0:
+                put(out, <const char*>s + attrs[i][0], attrs[i][1] - attrs[i][0])
+                put(out, b".", 1)
+            put(out, <const char*>s + attrs[i][2], attrs[i][3] - attrs[i][2])
+            put(out, b'":"', 3)
+            put_escaped(out, s + attrs[i][4], attrs[i][5] - attrs[i][4])
+            put(out, b'"', 1)
+        if facility != 1:
+            grow(out, 24)
+            out.data[out.len] = sep
+            out.len += 1
+            put(out, b'"syslog.facility":"', 19)
+            if facility >= 10:
+                out.data[out.len] = 48 + facility // 10
+                out.len += 1
+            out.data[out.len] = 48 + facility % 10
+            out.len += 1
+            put(out, b'"', 1)
+        put(out, b"}", 1)
+        n_attrs[0] += n + procid + msgid + (facility != 1)
+    if fstart[F_CLIENT] >= 0:
+        put(out, b',"client_id":"', 14)
+        put_escaped(out, s + fstart[F_CLIENT], fend[F_CLIENT] - fstart[F_CLIENT])
+        put(out, b'"', 1)
+    if fstart[F_SEQ] >= 0:
+        put(out, b',"seq":', 7)
+        put(out, <const char*>s + fstart[F_SEQ], fend[F_SEQ] - fstart[F_SEQ])
+    put(out, b"}\n", 2)
+    return 0
+
+
+def transcode(list records):
+    """(JSON lines, attributes written) for RFC 5424 messages, or None (see the module docstring)."""
+    cdef Buf out
+    cdef Py_ssize_t total = 0, n_attrs = 0
+    cdef bytes rec
+    for rec in records:
+        total += PyBytes_GET_SIZE(rec)
+    out.cap = total * 2 + 256 * len(records) + 64
+    out.len = 0
+    out.data = <char*>malloc(out.cap)
+    if out.data == NULL:
+        raise MemoryError()
+    try:
+        for rec in records:
+            if one(&out, <const unsigned char*>PyBytes_AS_STRING(rec), PyBytes_GET_SIZE(rec), &n_attrs) < 0:
+                return None
+        return PyBytes_FromStringAndSize(out.data, out.len), n_attrs
+    finally:
+        free(out.data)
