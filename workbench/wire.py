@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from workbench.codecs import BINARY_FORMATS, FORMATS
@@ -32,6 +33,12 @@ from workbench.codecs.base import TOO_LARGE, RecordError
 from workbench.codecs.detect import detect_line
 from workbench.codecs.journald import split_export_stream
 from workbench.errors import FramingError
+
+_octet_frames: Callable[[bytes, int], tuple[list[bytes], int]] | None
+try:
+    from workbench.speedups._syslog import octet_frames as _octet_frames
+except ImportError:  # not compiled: the Python loop splits every frame
+    _octet_frames = None
 
 MAGIC = b"LOGWB/1 "
 MAX_HEADER_BYTES = 512
@@ -275,6 +282,8 @@ class OctetSplitter(Splitter):
         buf = self.buffer + data if self.buffer else data
         out: list[bytes] = []
         pos, end = 0, len(buf)
+        if _octet_frames is not None:  # the well-formed frames in C; the loop below does the rest
+            out, pos = _octet_frames(buf, self.max_line_bytes)
         while pos < end:
             if buf[pos] in (10, 13):  # some senders end each frame with a newline too
                 pos += 1

@@ -41,7 +41,7 @@ from workbench.codecs.base import (
     validate,
 )
 
-_transcode: Callable[[list[bytes]], tuple[bytes, int] | None] | None
+_transcode: Callable[[list[bytes]], bytes | None] | None
 try:
     from workbench.speedups._syslog import transcode as _transcode
 except ImportError:  # not compiled (no C compiler): the Python parser does it all
@@ -285,10 +285,9 @@ class SyslogCodec:
     def _decode_fast(self, records: list[bytes]) -> Decoded | None:
         """The compiled transcoder and one msgspec validation; None sends the batch to the parser."""
         assert _transcode is not None
-        done = _transcode(records)
-        if done is None:
+        jsonl = _transcode(records)
+        if jsonl is None:
             return None
-        jsonl, n_attributes = done
         try:
             entries = _ENTRY_LINES.decode_lines(jsonl)
         except (
@@ -297,9 +296,7 @@ class SyslogCodec:
             UnicodeDecodeError,
         ):  # the parser says which and why
             return None
-        # a repeated attribute name is one key in the entry: store the entry's encoding, not the text
-        same = sum(len(e.attributes) for e in entries) == n_attributes
-        return Decoded(entries, jsonl=jsonl if same else None)
+        return Decoded(entries, jsonl=jsonl)
 
 
 def split_octet_counted(payload: bytes) -> tuple[list[bytes], str | None]:

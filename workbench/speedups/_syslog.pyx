@@ -4,12 +4,12 @@
 ``transcode(records)`` reads a list of messages (each one ``bytes``, framing removed) and
 writes, for each, the JSON line that the Python path (``workbench.codecs.syslog``) would decode
 it into and ``normalise`` would store, with the same mapping (see that module's docstring). It
-returns ``(jsonl, attributes)`` (the number of attributes written, for a duplicate check) or
-``None`` as soon as one message is not in the shape handled here, and the caller then runs the
+returns the lines, or ``None`` as soon as one message is not in the shape handled here, and the caller then runs the
 Python path on the whole batch. The shape handled: an RFC 5424 header of printable ASCII
 without ``"`` or backslash, a timestamp with ``Z`` or ``+00:00`` and 0, 3 or 6 fractional
 digits, structured data whose names and values hold no backslash, ``seq`` without leading
-zeros and at most 18 digits, each entry field at most once, at most 128 attributes. The caller
+zeros and at most 18 digits, each entry field and attribute name at most once (and no
+attribute named like the header's ``syslog.*`` ones), at most 128 attributes. The caller
 validates the lines against the schema with msgspec (which also rejects invalid UTF-8).
 """
 
@@ -169,7 +169,36 @@ cdef inline int field_index(const unsigned char* s, Py_ssize_t n):
     return -1
 
 
-cdef int one(Buf* out, const unsigned char* s, Py_ssize_t end, Py_ssize_t* n_attrs) except -2:
+cdef inline Py_ssize_t attr_key(const unsigned char* s, Py_ssize_t* a, char* dst):
+    """The attribute's name (``<sd-id>.<name>``, or ``<name>`` for attr@32473) into dst (65 bytes)."""
+    cdef Py_ssize_t n = 0
+    if a[0] >= 0:
+        memcpy(dst, s + a[0], a[1] - a[0])
+        n = a[1] - a[0]
+        dst[n] = 46
+        n += 1
+    memcpy(dst + n, s + a[2], a[3] - a[2])
+    return n + a[3] - a[2]
+
+
+cdef bint unique_keys(const unsigned char* s, Py_ssize_t (*attrs)[6], int n):
+    """No two attributes share a name, and none is a ``syslog.*`` name the header also writes."""
+    cdef char a[72]
+    cdef char b[72]
+    cdef Py_ssize_t la, lb
+    cdef int i, j
+    for i in range(n):
+        la = attr_key(s, attrs[i], a)
+        if la > 7 and memcmp(a, b"syslog.", 7) == 0:
+            return False
+        for j in range(i + 1, n):
+            lb = attr_key(s, attrs[j], b)
+            if la == lb and memcmp(a, b, la) == 0:
+                return False
+    return True
+
+
+cdef int one(Buf* out, const unsigned char* s, Py_ssize_t end) except -2:
     """Append one message's JSON line; 0 when done, -1 when the message is not in the handled shape."""
     cdef Py_ssize_t pos = 0, i, j, ts0, ts1, host0, host1, app0, app1, proc0, proc1, msgid0, msgid1
     cdef Py_ssize_t id0, id1, name0, name1, val0, val1, msg0 = -1
@@ -306,6 +335,8 @@ cdef int one(Buf* out, const unsigned char* s, Py_ssize_t end, Py_ssize_t* n_att
         msg0 = pos + 1
         if end - msg0 >= 3 and s[msg0] == 0xEF and s[msg0 + 1] == 0xBB and s[msg0 + 2] == 0xBF:
             msg0 += 3
+    if n and not unique_keys(s, attrs, n):
+        return -1
     # seq: digits, no leading zero, at most 18 (within int64)
     if fstart[F_SEQ] >= 0:
         i = fend[F_SEQ] - fstart[F_SEQ]
@@ -387,7 +418,6 @@ cdef int one(Buf* out, const unsigned char* s, Py_ssize_t end, Py_ssize_t* n_att
             out.len += 1
             put(out, b'"', 1)
         put(out, b"}", 1)
-        n_attrs[0] += n + procid + msgid + (facility != 1)
     if fstart[F_CLIENT] >= 0:
         put(out, b',"client_id":"', 14)
         put_escaped(out, s + fstart[F_CLIENT], fend[F_CLIENT] - fstart[F_CLIENT])
@@ -400,9 +430,9 @@ cdef int one(Buf* out, const unsigned char* s, Py_ssize_t end, Py_ssize_t* n_att
 
 
 def transcode(list records):
-    """(JSON lines, attributes written) for RFC 5424 messages, or None (see the module docstring)."""
+    """The JSON lines of RFC 5424 messages, or None (see the module docstring)."""
     cdef Buf out
-    cdef Py_ssize_t total = 0, n_attrs = 0
+    cdef Py_ssize_t total = 0
     cdef bytes rec
     for rec in records:
         total += PyBytes_GET_SIZE(rec)
@@ -413,8 +443,36 @@ def transcode(list records):
         raise MemoryError()
     try:
         for rec in records:
-            if one(&out, <const unsigned char*>PyBytes_AS_STRING(rec), PyBytes_GET_SIZE(rec), &n_attrs) < 0:
+            if one(&out, <const unsigned char*>PyBytes_AS_STRING(rec), PyBytes_GET_SIZE(rec)) < 0:
                 return None
-        return PyBytes_FromStringAndSize(out.data, out.len), n_attrs
+        return PyBytes_FromStringAndSize(out.data, out.len)
     finally:
         free(out.data)
+
+
+def octet_frames(bytes buf, Py_ssize_t max_length):
+    """RFC 6587 octet-counted frames from the start of ``buf``: (messages, position reached).
+
+    Stops before the first frame that is incomplete, over ``max_length``, or not ``LEN SP``
+    (CR/LF between frames skipped, as some senders add them); the Python splitter takes over there
+    with its limits and errors.
+    """
+    cdef const unsigned char* s = <const unsigned char*>PyBytes_AS_STRING(buf)
+    cdef Py_ssize_t end = PyBytes_GET_SIZE(buf), pos = 0, frame = 0, i, length, start
+    cdef list out = []
+    while True:
+        i = frame
+        while i < end and (s[i] == 10 or s[i] == 13):
+            i += 1
+        pos = i
+        length = 0
+        while i < end and i - pos < 10 and is_digit(s[i]):
+            length = length * 10 + (s[i] - 48)
+            i += 1
+        if i == pos or i >= end or s[i] != 32 or length > max_length:
+            return out, frame
+        start = i + 1
+        if start + length > end:
+            return out, frame
+        out.append(PyBytes_FromStringAndSize(<const char*>s + start, length))
+        frame = start + length
