@@ -9,6 +9,7 @@ took them (``jsonl`` set), so a transcoder that declined everything could not pa
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import msgspec
 import pytest
@@ -123,7 +124,7 @@ def test_bad_records_are_rejected_exactly_as_the_parser_rejects_them(record: byt
     ],
 )
 def test_a_repeated_attribute_name_goes_to_the_parser_and_is_stored_once(sd: bytes) -> None:
-    fast, slow = both([b"<14>1 2025-06-30T21:00:00Z h s 1 - " + sd + b" twice"])
+    fast, _ = both([b"<14>1 2025-06-30T21:00:00Z h s 1 - " + sd + b" twice"])
     assert fast.jsonl is None  # type: ignore[attr-defined]  # the parser ran (and gave the same entry)
     assert set(fast.entries[0].attributes) <= {"k", "x@1.k", "syslog.procid"}  # type: ignore[attr-defined]
 
@@ -198,7 +199,7 @@ def _split(stream: bytes, cuts: list[int]) -> tuple[list[bytes], list[tuple[int,
     broken = None
     bounds = [0, *cuts, len(stream)]
     try:
-        for a, b in zip(bounds, bounds[1:], strict=False):
+        for a, b in itertools.pairwise(bounds):
             out += splitter.feed(stream[a:b])
         out += splitter.finish()
     except FramingError as exc:  # a broken stream, or one that ends inside a frame
