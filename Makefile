@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 ## the compiled fast paths (Cython + the C compiler); without them the Python paths run
-$(SPEEDUPS): $(STAMP) $(wildcard workbench/speedups/*.pyx)
+$(SPEEDUPS): $(STAMP) $(wildcard workbench/speedups/*.pyx workbench/speedups/*.pxi)
 	$(PY) -m workbench.speedups.build
 	touch $(SPEEDUPS)
 

@@ -6,14 +6,17 @@ writer's schema id as a big-endian uint32, then the Avro binary encoding of
 ``schemas/log_entry.avsc``; other ids come from the schema registry. Decoding resolves the
 writer's schema to the reader's (the bundled one by default); a newer compatible writer schema
 that adds fields is read with its own schema instead, its added fields kept as attributes (the
-same normalisation as JSON with a newer schema id).
+same normalisation as JSON with a newer schema id). A writer of exactly the bundled record goes
+through a compiled transcoder straight to stored JSON lines, validated by msgspec
+(``workbench/speedups/_binary.pyx``); a payload it declines goes to fastavro, which gives the
+same entries and says what is wrong.
 """
 
 from __future__ import annotations
 
 import io
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import fastavro
@@ -28,7 +31,14 @@ from workbench.codecs.base import (
     RecordError,
     extras_to_attributes,
     validate,
+    validated_lines,
 )
+
+_transcode: Callable[[bytes, int], bytes | None] | None
+try:
+    from workbench.speedups._binary import avro_transcode as _transcode
+except ImportError:  # not compiled: fastavro does it all
+    _transcode = None
 
 MAGIC = 0
 BUNDLED_SCHEMA_ID = 0
@@ -48,6 +58,7 @@ class AvroCodec:
         writer_schemas: Mapping[int, Mapping[str, Any]] | None = None,
         schema_id: int = BUNDLED_SCHEMA_ID,
         reader_schema: Mapping[str, Any] | None = None,
+        fast: bool = True,
     ) -> None:
         """``writer_schemas``: record schemas by id this codec can read (the bundled one as 0);
         ``schema_id``: the id ``encode`` writes with; ``reader_schema``: what records resolve to."""
@@ -61,6 +72,12 @@ class AvroCodec:
         self._adds_fields = {
             sid for sid, s in known.items() if {f["name"] for f in s.get("fields", [])} - fields
         }
+        # writers of exactly the bundled record, read as the bundled record: the compiled transcoder
+        self._plain = (
+            {sid for sid, s in known.items() if s == bundled}
+            if fast and _transcode is not None and (reader_schema is None or reader_schema == bundled)
+            else set()
+        )
         self.schema_id = schema_id
         if schema_id not in self._writers:
             raise ValueError(f"avro codec: no schema for the write id {schema_id}")
@@ -96,6 +113,11 @@ class AvroCodec:
         if writer is None:
             detail = f"schema id {schema_id} is not known to this receiver"
             return Decoded(errors=[RecordError(0, UNKNOWN_SCHEMA, detail, payload[:4096])])
+        if schema_id in self._plain:
+            assert _transcode is not None
+            done = validated_lines(_transcode(payload, _HEADER.size))
+            if done is not None:
+                return done
         body = io.BytesIO(payload)
         body.seek(_HEADER.size)
         try:

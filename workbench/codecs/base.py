@@ -92,6 +92,21 @@ def validate(
     return out
 
 
+_ENTRY_LINES = msgspec.json.Decoder(model.LogEntry)
+
+
+def validated_lines(jsonl: bytes | None) -> Decoded | None:
+    """The JSON lines a compiled transcoder wrote (``workbench.speedups``), validated against the
+    schema in one C call: the entries, with the lines kept as what is stored. None when any line
+    fails (or the transcoder declined): the codec's own decoder then says which record and why."""
+    if jsonl is None:
+        return None
+    try:
+        return Decoded(_ENTRY_LINES.decode_lines(jsonl), jsonl=jsonl)
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
+        return None
+
+
 def merge_errors(decoded: Decoded, earlier: list[RecordError]) -> Decoded:
     """Add errors found before validation, keeping all errors in payload order."""
     if earlier:

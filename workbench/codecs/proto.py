@@ -1,5 +1,9 @@
 """Protobuf: one ``LogBatch`` message (``schemas/log.proto``) per payload.
 
+A payload in the plain case goes through a compiled transcoder straight to stored JSON lines,
+validated by msgspec (``workbench/speedups/_binary.pyx``); any other one through protobuf's
+decoder and the loop below, which give the same entries and say which entry is bad.
+
 On a stream each payload is a length-prefixed frame (see ``workbench.wire``). Timestamps travel
 as int64 microseconds since the epoch (UTC); the level as the ``Level`` enum, whose zero value
 ``LEVEL_UNSPECIFIED`` is rejected by validation.
@@ -7,14 +11,29 @@ as int64 microseconds since the epoch (UTC); the level as the ``Level`` enum, wh
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from google.protobuf.message import DecodeError as ProtoDecodeError
 
 from workbench import model
 from workbench._generated import log_pb2
-from workbench.codecs.base import ENCODING, INVALID, MALFORMED, Decoded, RecordError, merge_errors, validate
+from workbench.codecs.base import (
+    ENCODING,
+    INVALID,
+    MALFORMED,
+    Decoded,
+    RecordError,
+    merge_errors,
+    validate,
+    validated_lines,
+)
+
+_transcode: Callable[[bytes], bytes | None] | None
+try:
+    from workbench.speedups._binary import proto_transcode as _transcode
+except ImportError:  # not compiled: protobuf's decoder and the Python loop below do it all
+    _transcode = None
 
 LogBatch = log_pb2.LogBatch
 _LEVEL_NAMES: tuple[str, ...] = tuple(log_pb2.Level.Name(i) for i in range(len(log_pb2.Level.keys())))
@@ -44,7 +63,15 @@ class ProtoCodec:
                     setattr(msg, f, value)
         return batch.SerializeToString()
 
+    def __init__(self, fast: bool = True) -> None:
+        self.fast = fast and _transcode is not None
+
     def decode(self, payload: bytes) -> Decoded:
+        if self.fast:
+            assert _transcode is not None
+            done = validated_lines(_transcode(payload))
+            if done is not None:
+                return done
         try:
             messages: Sequence[Any] = LogBatch.FromString(payload).entries
         except ProtoDecodeError:

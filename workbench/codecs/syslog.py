@@ -27,8 +27,6 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import msgspec
-
 from workbench import model
 from workbench.codecs import timeparse
 from workbench.codecs.base import (
@@ -39,6 +37,7 @@ from workbench.codecs.base import (
     merge_errors,
     split_lines,
     validate,
+    validated_lines,
 )
 
 _transcode: Callable[[list[bytes]], bytes | None] | None
@@ -47,7 +46,6 @@ try:
 except ImportError:  # not compiled (no C compiler): the Python parser does it all
     _transcode = None
 
-_ENTRY_LINES = msgspec.json.Decoder(model.LogEntry)
 SD_ID_FIELDS = "log@32473"
 SD_ID_ATTRS = "attr@32473"
 DEFAULT_FACILITY = 1  # user-level
@@ -285,18 +283,7 @@ class SyslogCodec:
     def _decode_fast(self, records: list[bytes]) -> Decoded | None:
         """The compiled transcoder and one msgspec validation; None sends the batch to the parser."""
         assert _transcode is not None
-        jsonl = _transcode(records)
-        if jsonl is None:
-            return None
-        try:
-            entries = _ENTRY_LINES.decode_lines(jsonl)
-        except (
-            msgspec.ValidationError,
-            msgspec.DecodeError,
-            UnicodeDecodeError,
-        ):  # the parser says which and why
-            return None
-        return Decoded(entries, jsonl=jsonl)
+        return validated_lines(_transcode(records))
 
 
 def split_octet_counted(payload: bytes) -> tuple[list[bytes], str | None]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-MODULES = ("_syslog",)
+MODULES = ("_syslog", "_binary")
 
 
 def available() -> dict[str, bool]:

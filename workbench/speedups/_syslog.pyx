@@ -14,7 +14,7 @@ validates the lines against the schema with msgspec (which also rejects invalid 
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from libc.stdlib cimport free, malloc, realloc
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcmp, memcpy
 
 cdef enum:
@@ -27,9 +27,6 @@ cdef enum:
     F_CLIENT = 4
     F_SEQ = 5
     N_FIELDS = 6
-
-cdef const char* HEX = b"0123456789abcdef"
-
 
 cdef inline const char* level_name(int severity):
     """LEVEL_BY_SEVERITY of the Python path."""
@@ -44,82 +41,7 @@ cdef inline const char* level_name(int severity):
     return b"DEBUG"
 
 
-cdef struct Buf:
-    char* data
-    Py_ssize_t len
-    Py_ssize_t cap
-
-
-cdef int grow(Buf* b, Py_ssize_t extra) except -1:
-    cdef Py_ssize_t want = b.len + extra
-    cdef char* p
-    if want <= b.cap:
-        return 0
-    while b.cap < want:
-        b.cap *= 2
-    p = <char*>realloc(b.data, b.cap)
-    if p == NULL:
-        raise MemoryError()
-    b.data = p
-    return 0
-
-
-cdef inline int put(Buf* b, const char* s, Py_ssize_t n) except -1:
-    if b.len + n > b.cap:
-        grow(b, n)
-    memcpy(b.data + b.len, s, n)
-    b.len += n
-    return 0
-
-
-cdef inline int puts(Buf* b, const char* s) except -1:
-    cdef Py_ssize_t n = 0
-    while s[n]:
-        n += 1
-    return put(b, s, n)
-
-
-cdef int put_escaped(Buf* b, const unsigned char* s, Py_ssize_t n) except -1:
-    """A JSON string body: quote, backslash and control characters escaped as msgspec does."""
-    cdef Py_ssize_t i
-    cdef unsigned char c
-    grow(b, n * 6)
-    for i in range(n):
-        c = s[i]
-        if c == 34 or c == 92:
-            b.data[b.len] = 92
-            b.data[b.len + 1] = c
-            b.len += 2
-        elif c < 32:
-            b.data[b.len] = 92
-            if c == 10:
-                b.data[b.len + 1] = 110
-                b.len += 2
-            elif c == 13:
-                b.data[b.len + 1] = 114
-                b.len += 2
-            elif c == 9:
-                b.data[b.len + 1] = 116
-                b.len += 2
-            elif c == 8:
-                b.data[b.len + 1] = 98
-                b.len += 2
-            elif c == 12:
-                b.data[b.len + 1] = 102
-                b.len += 2
-            else:
-                memcpy(b.data + b.len + 1, b"u00", 3)
-                b.data[b.len + 4] = HEX[c >> 4]
-                b.data[b.len + 5] = HEX[c & 15]
-                b.len += 6
-        else:
-            b.data[b.len] = c
-            b.len += 1
-    return 0
-
-
-cdef inline bint is_digit(unsigned char c):
-    return 48 <= c <= 57
+include "_buffer.pxi"
 
 
 cdef inline Py_ssize_t header_token(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Py_ssize_t limit):

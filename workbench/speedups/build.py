@@ -18,7 +18,9 @@ def build() -> None:
     from setuptools.dist import Distribution
 
     extensions = [
-        Extension(f"workbench.speedups.{p.stem}", [str(p)], extra_compile_args=["-O3"])
+        Extension(
+            f"workbench.speedups.{p.stem}", [str(p)], extra_compile_args=["-O3", "-Wno-unused-function"]
+        )
         for p in sorted(HERE.glob("*.pyx"))
     ]
     dist = Distribution({"ext_modules": cythonize(extensions, quiet=True, language_level=3,
