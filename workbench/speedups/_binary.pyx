@@ -177,6 +177,8 @@ cdef int map_entry(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Entry
         pos = varint(s, pos, end, &key)
         if pos < 0:
             return -1
+        if key >> 3 == 0 or key >> 3 > 536870911:  # field 0 and numbers past 2^29 - 1 are corrupt
+            return -1
         field = <int>(key >> 3)
         wire = <int>(key & 7)
         if (field == 1 or field == 2) and wire == 2:
@@ -190,10 +192,8 @@ cdef int map_entry(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Entry
                 e.val_at[i] = pos
                 e.val_len[i] = <Py_ssize_t>v
             pos += <Py_ssize_t>v
-        else:
-            pos = skip_field(s, pos, end, wire)
-            if pos < 0:
-                return -1
+        else:  # anything else in a map entry: protobuf's own handling varies, let it decide
+            return -1
     e.n_attrs += 1
     return 0
 
@@ -206,6 +206,8 @@ cdef int proto_entry(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Ent
     while pos < end:
         pos = varint(s, pos, end, &key)
         if pos < 0:
+            return -1
+        if key >> 3 == 0 or key >> 3 > 536870911:  # field 0 and numbers past 2^29 - 1 are corrupt
             return -1
         field = <int>(key >> 3)
         wire = <int>(key & 7)
@@ -271,6 +273,8 @@ def proto_transcode(bytes payload):
         while pos < end:
             pos = varint(s, pos, end, &key)
             if pos < 0:
+                return None
+            if key >> 3 == 0 or key >> 3 > 536870911:
                 return None
             field = <int>(key >> 3)
             wire = <int>(key & 7)
