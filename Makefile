@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed
 
-.PHONY: venv system-deps peers run test test-fast bench lint proto clean
+.PHONY: venv system-deps peers run test test-fast bench lint proto clean audit
 
 venv: $(STAMP)
 
@@ -31,6 +31,11 @@ peers: system-deps
 test: venv system-deps
 	$(PY) -m ruff check workbench tests bench
 	$(PY) -m pytest -q
+	bash .ci/audit.sh $(PY)
+
+## known vulnerabilities of the installed dependencies (pip-audit); a note, not a failure, when offline
+audit: venv
+	bash .ci/audit.sh $(PY)
 
 test-fast: venv
 	$(PY) -m pytest -q -m "not slow"
