@@ -23,6 +23,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -276,10 +277,12 @@ class SegmentWriter:
                 os.close(self._fd)
                 self._fd = None
         if finish:  # one more try for segments whose finishing failed (the disk may have room now)
-            with contextlib.suppress(Exception):
-                for f in list(self._pending):
-                    f.result(timeout=timeout)
-            self._retry_unfinished()
+            with self._lock:
+                pending = list(self._pending)
+            futures.wait(pending, timeout=timeout)
+            with self._lock:
+                self._unfinished.clear()
+            self.recover()  # this writer's JSONL segments still on disk, whatever failed them
         self._pool.shutdown(wait=True)
         with contextlib.suppress(Exception):
             for f in self._pending:
