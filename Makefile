@@ -7,7 +7,7 @@ UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed
 SPEEDUPS := $(VENV)/.speedups
 
-.PHONY: venv system-deps peers run test test-fast bench lint proto clean
+.PHONY: venv system-deps peers run test test-fast bench lint proto clean audit
 
 venv: $(STAMP) $(SPEEDUPS)
 
@@ -37,6 +37,11 @@ peers: system-deps
 test: system-deps venv
 	$(PY) -m ruff check workbench tests bench
 	$(PY) -m pytest -q
+	bash .ci/audit.sh $(PY)
+
+## known vulnerabilities of the installed dependencies (pip-audit); a note, not a failure, when offline
+audit: venv
+	bash .ci/audit.sh $(PY)
 
 test-fast: venv
 	$(PY) -m pytest -q -m "not slow"

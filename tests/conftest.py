@@ -45,3 +45,19 @@ def loghub_lines(loghub_dir: Path) -> dict[str, list[bytes]]:
         data = (loghub_dir / name).read_bytes()
         out[name.removesuffix(".log")] = [ln.rstrip(b"\r") for ln in data.split(b"\n") if ln.strip()]
     return out
+
+
+LONG_RUN_MARKERS = ("soak", "fuzz")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Long runs (``soak``, ``fuzz``) are deselected unless ``-m`` names them: not skipped, not in CI."""
+    expression = config.getoption("markexpr") or ""
+    wanted = [m for m in LONG_RUN_MARKERS if m in expression]
+    keep, drop = [], []
+    for item in items:
+        marks = {m.name for m in item.iter_markers()} & set(LONG_RUN_MARKERS)
+        (drop if marks and not marks & set(wanted) else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

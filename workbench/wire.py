@@ -207,6 +207,10 @@ class Splitter:
     def feed(self, data: bytes) -> list[bytes]:
         raise NotImplementedError
 
+    def pending_bytes(self) -> int:
+        """Bytes received of a record not complete yet (the idle timeout measures record progress)."""
+        return len(self.buffer)
+
     def finish(self) -> list[bytes]:
         """Payloads left at the end of the stream; raises ``FramingError`` for a cut-off frame."""
         if self.buffer.strip():
@@ -226,6 +230,9 @@ class LineSplitter(Splitter):
         super().__init__(max_line_bytes, max_frame_bytes)
         self._discarding = 0  # bytes of an over-long line skipped so far
         self._sample = b""
+
+    def pending_bytes(self) -> int:
+        return len(self.buffer) + self._discarding
 
     def feed(self, data: bytes) -> list[bytes]:
         if self._discarding:
@@ -273,11 +280,16 @@ class OctetSplitter(Splitter):
                  max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:  # fmt: skip
         super().__init__(max_line_bytes, max_frame_bytes)
         self._skip = 0  # bytes of an over-long message still to skip
+        self._skipped = 0  # bytes of it skipped so far
+
+    def pending_bytes(self) -> int:
+        return len(self.buffer) + (self._skipped if self._skip else 0)
 
     def feed(self, data: bytes) -> list[bytes]:
         if self._skip:
             taken = min(self._skip, len(data))
             self._skip -= taken
+            self._skipped += taken
             data = data[taken:]
         buf = self.buffer + data if self.buffer else data
         out: list[bytes] = []
@@ -310,7 +322,7 @@ class OctetSplitter(Splitter):
                 if available >= length:
                     pos = start + length
                     continue
-                self._skip = length - available
+                self._skip, self._skipped = length - available, available
                 pos = end
                 break
             if start + length > end:

@@ -52,7 +52,10 @@ def add_parser(subparsers: Any) -> None:
                    help="full queue: pause TCP senders (block) or drop and count (drop)")  # fmt: skip
     p.add_argument("--max-connections", type=int, default=10_000, help="per worker")
     p.add_argument(
-        "--idle-timeout", type=float, default=300.0, help="seconds without data before a connection is cut"
+        "--idle-timeout",
+        type=float,
+        default=300.0,
+        help="seconds without a complete record before a connection is cut (default 300)",
     )
     p.add_argument("--max-line-bytes", type=int, default=1 << 20)
     p.add_argument("--max-frame-bytes", type=int, default=16 << 20)

@@ -10,11 +10,14 @@ Counters (Prometheus names; labels in braces):
   ``--overflow drop``) or lost before we saw them (``udp_receive_buffer``, from the kernel)
 * ``ingest_rotations_total``, ``ingest_compressed_files_total``, ``ingest_write_errors_total``
 * ``ingest_connections_total``, ``ingest_worker_restarts_total``
+* ``ingest_connections_refused_total`` (over ``max_connections``),
+  ``ingest_connections_idle_closed_total`` (no complete record for ``idle_timeout_seconds``)
 * ``ingest_processing_seconds_total``: time spent decoding, validating and encoding batches
 * ``ingest_logs_by_host_total{host}``: logs stored per source host
 
 Gauges: ``ingest_queue_length`` (logs waiting for the writer), ``ingest_queue_length_max``,
-``ingest_connections_active``, ``ingest_disk_bytes`` (data dir), ``ingest_schema_source{source}``
+``ingest_connections_active``, ``ingest_disk_bytes`` (data dir), ``ingest_write_blocked``
+(workers whose writes fail, e.g. disk full: their reading is paused until a retry works), ``ingest_schema_source{source}``
 (1 for ``registry`` or ``bundled``), ``ingest_workers``, ``ingest_up``.
 """
 
@@ -28,6 +31,7 @@ from typing import Any
 COUNTERS = (
     "logs", "bytes", "rejected", "dropped", "rotations", "compressed_files", "write_errors",
     "connections", "worker_restarts", "processing_seconds", "logs_by_host",
+    "connections_refused", "connections_idle_closed",
 )  # fmt: skip
 LABELS = {
     "logs": ("format", "transport"),
@@ -36,7 +40,7 @@ LABELS = {
     "dropped": ("reason",),
     "logs_by_host": ("host",),
 }
-GAUGES = ("queue_length", "queue_length_max", "connections_active", "disk_bytes", "workers")
+GAUGES = ("queue_length", "queue_length_max", "connections_active", "disk_bytes", "workers", "write_blocked")
 HELP = {
     "logs": "Logs stored (handed to the OS).",
     "bytes": "Bytes received on the wire.",
@@ -49,11 +53,14 @@ HELP = {
     "worker_restarts": "Worker processes restarted after dying.",
     "processing_seconds": "Time spent decoding, validating and encoding batches.",
     "logs_by_host": "Logs stored per source host.",
+    "connections_refused": "TCP connections refused over max_connections.",
+    "connections_idle_closed": "TCP connections closed after idle_timeout_seconds without a complete record.",
     "queue_length": "Logs waiting for the writer.",
     "queue_length_max": "Highest queue length seen.",
     "connections_active": "Open TCP connections.",
     "disk_bytes": "Bytes in the data dir.",
     "workers": "Worker processes alive.",
+    "write_blocked": "Workers whose writes fail (disk full): reading paused, data kept and retried.",
 }
 MAX_HOSTS = 1000  # label cardinality bound for logs_by_host; the rest count under "other"
 

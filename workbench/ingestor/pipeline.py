@@ -5,7 +5,10 @@ to the segment file (``os.write`` releases the GIL), at least every ``flush_inte
 then counts them as stored and runs their callbacks (ack lines) back on the loop. Flow control:
 over ``max_queue_logs`` waiting logs, ``block`` pauses every TCP connection of the worker until
 the queue is half empty, ``drop`` drops the batch and counts it. A failing write (disk full) is
-retried every second, loudly, and the queue stops draining, so senders are paused too.
+retried with backoff (0.1 s doubling to 1 s), loudly (an error line, ``write_errors``, the
+``write_blocked`` gauge); every TCP connection is paused meanwhile and nothing queued is dropped.
+A retry appends only what the failed write had not (``SegmentWriteError.written``), so no line is
+stored twice and none torn.
 """
 
 from __future__ import annotations
@@ -97,6 +100,10 @@ class Pipeline:
     def start(self) -> None:
         self._thread.start()
 
+    def full(self) -> bool:
+        """Over ``max_queue_logs``: TCP is paused; UDP, which cannot be, drops (counted)."""
+        return self.queued_logs >= self.max_queue_logs
+
     def submit(self, batch: Batch) -> bool:
         """Queue a batch (loop thread). False when it was dropped for overflow."""
         if (
@@ -140,23 +147,30 @@ class Pipeline:
 
     def _write(self, batches: list[Batch]) -> None:
         data = b"".join(b.data for b in batches)
+        size = len(data)
+        delay = 0.1
         while True:
             try:
                 self.writer.write(data)
                 break
             except OSError as exc:
+                # keep what is not written yet (the lines before it are in the file: not twice)
+                data = data[getattr(exc, "written", 0) :]
                 self.metrics.add("write_errors")
+                self.metrics.gauges["write_blocked"] = 1.0
                 if self.write_error is None:
-                    log.error("writing to %s failed: %s; reading is paused until it works again",
-                              self.writer.directory, exc)  # fmt: skip
+                    log.error("WRITE FAILED in %s: %s; reading is paused, %d queued logs are kept and "
+                              "retried until it works again", self.writer.directory, exc, self.queued_logs)  # fmt: skip
                 self.write_error = str(exc)
                 self.loop.call_soon_threadsafe(self.flow.pause)
-                time.sleep(1.0)
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
                 if self._stopping and self._give_up():
                     return
         if self.write_error is not None:
-            log.warning("writing to %s works again", self.writer.directory)
+            log.warning("writing to %s works again; reading resumes", self.writer.directory)
             self.write_error = None
+            self.metrics.gauges["write_blocked"] = 0.0
         logs = 0
         for b in batches:
             self.metrics.stored(b.fmt, b.transport, b.host, b.logs, b.seconds)
@@ -167,7 +181,7 @@ class Pipeline:
             for _ in batches:
                 self.queue.popleft()
             self.queued_logs -= logs
-            self.queued_bytes -= len(data)
+            self.queued_bytes -= size
             queued = self.queued_logs
         self.metrics.gauges["queue_length"] = queued
         if callbacks or (self.flow.paused and queued <= self.max_queue_logs // 2):

@@ -1,7 +1,10 @@
 """The TCP/TLS universal handler: one ``asyncio.Protocol`` per connection, every format.
 
 Flow control is explicit: the worker's pipeline pauses every connection's reading when its
-queue is full and resumes it when half empty. A broken stream (a lying length prefix, a bad
+queue is full and resumes it when half empty. The idle timeout counts time without record
+progress (a complete record or header read), not without bytes: a client that trickles a
+record a byte at a time (slowloris) is cut as surely as a silent one; while reading is paused
+for backpressure the clock does not run. A broken stream (a lying length prefix, a bad
 header) closes the connection with the reason counted and sampled; a bad record does not.
 """
 
@@ -29,13 +32,24 @@ class ServerState:
         self.idle_timeout = idle_timeout_seconds
         self.refused = 0
 
-    def sweep_idle(self) -> int:
+    def sweep_idle(self, paused: bool = False) -> int:
         now = time.monotonic()
-        idle = [c for c in self.connections if now - c.last_data > self.idle_timeout]
+        if paused:  # we are not reading: no sender is idle by its own fault
+            for c in self.connections:
+                c.last_progress = now
+            return 0
+        idle = [c for c in self.connections if now - c.last_progress > self.idle_timeout]
         for c in idle:
-            log.info("closing idle connection from %s (no data for %.0fs)", c.peer, now - c.last_data)
+            log.warning("closing idle connection from %s (no complete record for %.0fs)",
+                        c.peer, now - c.last_progress)  # fmt: skip
+            c.w.metrics.add("connections_idle_closed")
             c.close()
         return len(idle)
+
+
+def _pending_bytes(session: Session) -> int:
+    splitter = session.splitter
+    return splitter.pending_bytes() if splitter is not None else len(session._head)
 
 
 class IngestProtocol(asyncio.Protocol):
@@ -47,7 +61,7 @@ class IngestProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.session: Session | None = None
         self.peer = "?"
-        self.last_data = time.monotonic()
+        self.last_progress = time.monotonic()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's are not asyncio subclasses: no isinstance
@@ -57,6 +71,7 @@ class IngestProtocol(asyncio.Protocol):
         self.peer = f"{host}:{port}"
         if len(self.state.connections) >= self.state.max_connections:
             self.state.refused += 1
+            self.w.metrics.add("connections_refused")
             log.warning("refusing connection from %s: %d connections open (max %d)", self.peer,
                         len(self.state.connections), self.state.max_connections)  # fmt: skip
             transport.abort()
@@ -74,14 +89,16 @@ class IngestProtocol(asyncio.Protocol):
             self.transport.write(data)
 
     def data_received(self, data: bytes) -> None:
-        self.last_data = time.monotonic()
         session = self.session
         if session is None:
             return
+        before = _pending_bytes(session)
         try:
             session.feed(data)
         except FramingError as exc:
             self._broken(str(exc))
+        if _pending_bytes(session) < before + len(data):  # a record (or the header) completed
+            self.last_progress = time.monotonic()
         self.w.metrics.counters["bytes"][(session.fmt, self.kind)] += len(data)
 
     def eof_received(self) -> bool | None:

@@ -13,6 +13,7 @@ import os
 import socket
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,11 @@ from workbench.ingestor.decoding import Worker, decode_datagram, make_batch
 
 
 class UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, worker: Worker, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, worker: Worker, loop: asyncio.AbstractEventLoop,
+                 queue_full: Callable[[], bool] | None = None) -> None:  # fmt: skip
         self.w = worker
         self.loop = loop
+        self.queue_full = queue_full
         self.pending: list[tuple[bytes, Any]] = []
         self._scheduled = False
         self.transport: asyncio.DatagramTransport | None = None
@@ -50,8 +53,12 @@ class UdpProtocol(asyncio.DatagramProtocol):
             groups[(fmt, peer)].extend(decoded)
         for (fmt, peer), decoded in groups.items():
             batch = make_batch(self.w, decoded, fmt, "udp", peer, peer.rsplit(":", 1)[0], t0)
-            if batch is not None:
-                self.w.submit(batch)
+            if batch is None:
+                continue
+            if self.queue_full is not None and self.queue_full():  # also under --overflow block
+                self.w.metrics.add("dropped", batch.logs, "queue_full")
+                continue
+            self.w.submit(batch)
 
     def error_received(self, exc: Exception) -> None:  # ICMP errors: nothing to do for a receiver
         pass

@@ -113,7 +113,8 @@ class WorkerRuntime:
         if self.udp_port is not None:
             self._udp_sock = udp_socket(cfg.host, self.udp_port)
             self._udp, proto = await loop.create_datagram_endpoint(
-                lambda: UdpProtocol(worker, loop), sock=self._udp_sock
+                lambda: UdpProtocol(worker, loop, queue_full=self.pipeline.full if self.pipeline else None),
+                sock=self._udp_sock,
             )
             self._udp_protocol = proto
             self._kernel_drops_base = kernel_drops(self._udp_sock)
@@ -159,7 +160,7 @@ class WorkerRuntime:
         interval = self.config.metrics_interval_seconds
         while True:
             await asyncio.sleep(interval)
-            self.state.sweep_idle()
+            self.state.sweep_idle(paused=self.pipeline is not None and self.pipeline.flow.paused)
             self._update_kernel_drops()
             if self.publish is not None:
                 self.publish(self.metrics.snapshot())

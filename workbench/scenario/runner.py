@@ -145,26 +145,28 @@ class Sampler:
             self._first_log_t = t
         self.progress.update(t - self._first_log_t if self._first_log_t is not None else 0.0, rate, total)
 
-    def _usage(self, pids: list[int]) -> tuple[float, float]:
-        cpu = rss = 0.0
+    def _usage(self, pids: list[int]) -> tuple[float, float, float]:
+        """CPU %, RSS MB and open file descriptors of the processes (and their children)."""
+        cpu = rss = fds = 0.0
         for p in _proc_tree(pids):
             proc = self._procs.setdefault(p.pid, p)
             with contextlib.suppress(psutil.Error):
                 cpu += proc.cpu_percent(None)
                 rss += proc.memory_info().rss
-        return cpu, rss / 1e6
+                fds += proc.num_fds()
+        return cpu, rss / 1e6, fds
 
-    def _resources(self) -> tuple[float, float]:
+    def _resources(self) -> tuple[float, float, float]:
         return self._usage(self.ing.pids)
 
     def _others(self) -> dict[str, float]:
-        """CPU and RSS of every other component process, by role (e.g. generator_cpu_percent)."""
+        """CPU, RSS and open fds of every other component process, by role (e.g. generator_cpu_percent)."""
         out: dict[str, float] = {}
         for role, pids in self.components().items():
             if role in ("ingestor", "target"):
                 continue
-            cpu, rss = self._usage(pids)
-            out[f"{role}_cpu_percent"], out[f"{role}_rss_mb"] = cpu, rss
+            cpu, rss, fds = self._usage(pids)
+            out[f"{role}_cpu_percent"], out[f"{role}_rss_mb"], out[f"{role}_open_fds"] = cpu, rss, fds
         return out
 
     async def run(self, session: aiohttp.ClientSession) -> None:
@@ -176,7 +178,7 @@ class Sampler:
                     snap = await r.json()
             except (aiohttp.ClientError, TimeoutError):
                 continue
-            cpu, rss = self._resources()
+            cpu, rss, fds = self._resources()
             others = self._others()
             t = snap["totals"]
             g = snap["gauges"]
@@ -185,7 +187,7 @@ class Sampler:
                 "logs_total": t["logs"], "bytes_total": t["bytes"], "rejected_total": t["rejected"],
                 "dropped_total": t["dropped"], "logs_per_sec": snap["logs_per_sec"], "mb_per_sec": snap["mb_per_sec"],
                 "latency_us": snap["latency_us"], "queue_length": g["queue_length"], "connections": g["connections_active"],
-                "cpu_percent": cpu, "rss_mb": rss,
+                "cpu_percent": cpu, "rss_mb": rss, "open_fds": fds,
             }  # fmt: skip
             sample.update(others)
             self.samples.append(sample)
@@ -199,7 +201,7 @@ class ExternalSampler(Sampler):
         self._resources()
         while True:
             await asyncio.sleep(1.0)
-            cpu, rss = self._resources()
+            cpu, rss, fds = self._resources()
             others = self._others()
             total = await asyncio.get_running_loop().run_in_executor(
                 None, count_lines, self.ing.data_dir, self.ing.output
@@ -210,7 +212,7 @@ class ExternalSampler(Sampler):
             self.samples.append({"cell": self.cell.name, "t": t, "logs_total": float(total), "bytes_total": 0.0,
                                  "rejected_total": 0, "dropped_total": 0.0, "logs_per_sec": rate, "mb_per_sec": 0.0,
                                  "latency_us": 0.0, "queue_length": 0.0, "connections": 0.0,
-                                 "cpu_percent": cpu, "rss_mb": rss, **others})  # fmt: skip
+                                 "cpu_percent": cpu, "rss_mb": rss, "open_fds": fds, **others})  # fmt: skip
             self._progress(t, rate, total)
 
 

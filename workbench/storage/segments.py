@@ -23,6 +23,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -33,6 +34,18 @@ from workbench.storage import sinks
 SEGMENT_RE = re.compile(r"log_(\d+)_(\d{8}_\d{6})(?:_(\d+))?\.jsonl$")
 TMP_SUFFIX = ".tmp"
 COMPRESSED_SUFFIX = {"zstd": ".zst", "gzip": ".gz", "none": ""}
+
+
+class SegmentWriteError(OSError):
+    """A write that failed (disk full, I/O error) after ``written`` bytes of its data were appended.
+
+    Those bytes are whole lines in the files; the caller retries with the rest only, so a retry
+    never stores a line twice. Nothing torn is left behind: a partial line is truncated back.
+    """
+
+    def __init__(self, cause: OSError, written: int) -> None:
+        super().__init__(cause.errno, cause.strerror, cause.filename)
+        self.written = written
 
 
 def segment_name(worker: int, stamp: float, serial: int = 0) -> str:
@@ -59,21 +72,11 @@ def finish_segment(segment: Path, output: str, compression: str, level: int) -> 
     """Turn a complete JSONL segment into its finished file; crash-safe at every step."""
     target = finished_name(segment, output, compression)
     tmp = target.with_name(target.name + TMP_SUFFIX)
-    if output == "parquet":
-        sinks.jsonl_to_parquet(segment, tmp)
-    else:
-        with open(tmp, "wb") as raw_out:
-            if compression == "zstd":
-                cctx = zstandard.ZstdCompressor(level=level, write_checksum=True)
-                with cctx.stream_writer(raw_out, closefd=False) as out:
-                    sinks.convert(segment, output, out)
-            elif compression == "gzip":
-                with gzip.GzipFile(fileobj=raw_out, mode="wb", compresslevel=max(1, min(level, 9))) as out:
-                    sinks.convert(segment, output, out)
-            else:
-                sinks.convert(segment, output, raw_out)
-            raw_out.flush()
-            os.fsync(raw_out.fileno())
+    try:
+        _convert(segment, tmp, output, compression, level)
+    except BaseException:  # disk full: a partial temporary file would only take the space still left
+        tmp.unlink(missing_ok=True)
+        raise
     if target.exists():  # never replace a finished file: leave the JSONL for a later recovery
         tmp.unlink()
         raise FileExistsError(f"{target} exists already; {segment.name} is kept as JSONL")
@@ -81,6 +84,24 @@ def finish_segment(segment: Path, output: str, compression: str, level: int) -> 
     _fsync_dir(target.parent)
     segment.unlink()
     return target
+
+
+def _convert(segment: Path, tmp: Path, output: str, compression: str, level: int) -> None:
+    if output == "parquet":
+        sinks.jsonl_to_parquet(segment, tmp)
+        return
+    with open(tmp, "wb") as raw_out:
+        if compression == "zstd":
+            cctx = zstandard.ZstdCompressor(level=level, write_checksum=True)
+            with cctx.stream_writer(raw_out, closefd=False) as out:
+                sinks.convert(segment, output, out)
+        elif compression == "gzip":
+            with gzip.GzipFile(fileobj=raw_out, mode="wb", compresslevel=max(1, min(level, 9))) as out:
+                sinks.convert(segment, output, out)
+        else:
+            sinks.convert(segment, output, raw_out)
+        raw_out.flush()
+        os.fsync(raw_out.fileno())
 
 
 def trim_torn_tail(path: Path) -> int:
@@ -110,7 +131,9 @@ class SegmentWriter:
     """Appends JSONL bytes for one worker; rotates and hands finished segments to a thread.
 
     Not thread-safe: one thread (the worker's writer thread) calls ``write``/``flush``/``close``.
-    ``on_finished(path, seconds)`` runs on the compression thread after each finished file.
+    ``on_finished(path)`` runs on the compression thread after each finished file. A segment
+    whose finishing failed (disk full) stays JSONL and is tried again at the next rotation and at
+    ``close``; whatever still fails is left for ``recover()`` on the next start.
     """
 
     def __init__(
@@ -137,6 +160,8 @@ class SegmentWriter:
         self._size = 0
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"compress-{worker}")
         self._pending: list[Future[Path]] = []
+        self._unfinished: list[Path] = []  # finishing failed (disk full): retried later
+        self._paths: dict[Future[Path], Path] = {}
         self._lock = threading.Lock()
         directory.mkdir(parents=True, exist_ok=True)
 
@@ -162,16 +187,25 @@ class SegmentWriter:
         self._path, self._size = path, 0
 
     def write(self, data: bytes) -> None:
-        """Append whole lines, rotating at a line boundary once ``rotate_bytes`` is reached."""
-        while data:
-            room = self.rotate_bytes - self._size
-            if len(data) <= room:
-                self._append(data)
-                break
-            # fill this segment up to the last line that fits (at least one line), then rotate
-            cut = data.rfind(b"\n", 0, max(room, 0)) + 1 or data.find(b"\n") + 1 or len(data)
-            self._append(data[:cut])
-            data = data[cut:]
+        """Append whole lines, rotating at a line boundary once ``rotate_bytes`` is reached.
+
+        Raises ``SegmentWriteError`` saying how many bytes were appended before the failure.
+        """
+        written = 0
+        try:
+            while data:
+                room = self.rotate_bytes - self._size
+                if len(data) <= room:
+                    self._append(data)
+                    written += len(data)
+                    break
+                # fill this segment up to the last line that fits (at least one line), then rotate
+                cut = data.rfind(b"\n", 0, max(room, 0)) + 1 or data.find(b"\n") + 1 or len(data)
+                self._append(data[:cut])
+                written += cut
+                data = data[cut:]
+        except OSError as exc:
+            raise SegmentWriteError(exc, written) from exc
 
     def _append(self, data: bytes) -> None:
         """Append whole lines; raises OSError (e.g. ENOSPC) with nothing half-counted."""
@@ -201,17 +235,31 @@ class SegmentWriter:
             return
         self.rotations += 1
         self._submit(path)
+        self._retry_unfinished()
+
+    def _retry_unfinished(self) -> None:
+        with self._lock:
+            again, self._unfinished = self._unfinished, []
+        for path in again:
+            if path.exists():
+                self._submit(path)
 
     def _submit(self, path: Path) -> None:
         fut = self._pool.submit(finish_segment, path, self.output, self.compression, self.level)
-        fut.add_done_callback(self._done)
         with self._lock:
+            self._paths[fut] = path
             self._pending = [f for f in self._pending if not f.done()] + [fut]
+        fut.add_done_callback(self._done)
 
     def _done(self, fut: Future[Path]) -> None:
+        with self._lock:
+            path = self._paths.pop(fut)
         exc = fut.exception()
         if exc is not None:
             self.finish_errors.append(f"{type(exc).__name__}: {exc}")
+            if isinstance(exc, OSError) and not isinstance(exc, FileExistsError):
+                with self._lock:
+                    self._unfinished.append(path)
             return
         if self.on_finished:
             self.on_finished(fut.result())
@@ -228,6 +276,13 @@ class SegmentWriter:
             else:
                 os.close(self._fd)
                 self._fd = None
+        if finish:  # one more try for segments whose finishing failed (the disk may have room now)
+            with self._lock:
+                pending = list(self._pending)
+            futures.wait(pending, timeout=timeout)
+            with self._lock:
+                self._unfinished.clear()
+            self.recover()  # this writer's JSONL segments still on disk, whatever failed them
         self._pool.shutdown(wait=True)
         with contextlib.suppress(Exception):
             for f in self._pending:
