@@ -47,6 +47,8 @@ class ExternalHandle:
     udp_port: int | None = None
     http_url: str = ""
     final: dict[str, float] = field(default_factory=dict)
+    address: str = "127.0.0.1"
+    host: str = field(default_factory=socket.gethostname)
 
 
 def _free_port() -> int:
