@@ -139,19 +139,7 @@ class SubprocessPlacement:
         return LocalProbe(self.component_pids)
 
     async def start_ingestor(self, cfg: IngestorConfig, name: str = "ingestor") -> IngestorHandle:
-        args = [
-            "ingest", "--data-dir", str(cfg.data_dir), "--host", cfg.host, "--tcp-port", str(cfg.tcp_port),
-            "--http-port", str(cfg.http_port or 0), "--workers", str(cfg.workers),
-            "--rotate-mb", str(cfg.rotate_bytes / 1e6), "--compression", cfg.compression,
-            "--compression-level", str(cfg.compression_level), "--output", cfg.output, "--overflow", cfg.overflow,
-            "--quiet",
-        ]  # fmt: skip
-        args += ["--udp-port", str(cfg.udp_port)] if cfg.udp_port is not None else ["--no-udp"]
-        if not cfg.tls:
-            args.append("--no-tls")
-        if cfg.registry_url:
-            args += ["--registry", cfg.registry_url]
-        proc = await self._spawn(name, args)
+        proc = await self._spawn(name, ingest_args(cfg))
         out: list[bytes] = []
         m = await self._wait_line(proc, READY_RE, name, keep=out)
         self._ingestors[proc.pid] = (proc, out, asyncio.create_task(_collect(proc, out)))
@@ -202,6 +190,23 @@ class SubprocessPlacement:
         """Stop whatever still runs (Ctrl-C, a failed cell): SIGTERM, then SIGKILL."""
         await asyncio.gather(*(terminate(p, 30.0) for p in self.procs if p.returncode is None))
         self.procs.clear()
+
+
+def ingest_args(cfg: IngestorConfig) -> list[str]:
+    """The ``ingest`` verb's flags for a config (``--quiet``: no metric line on stdout)."""
+    args = [
+        "ingest", "--data-dir", str(cfg.data_dir), "--host", cfg.host, "--tcp-port", str(cfg.tcp_port),
+        "--http-port", str(cfg.http_port or 0), "--workers", str(cfg.workers),
+        "--rotate-mb", str(cfg.rotate_bytes / 1e6), "--compression", cfg.compression,
+        "--compression-level", str(cfg.compression_level), "--output", cfg.output, "--overflow", cfg.overflow,
+        "--quiet",
+    ]  # fmt: skip
+    args += ["--udp-port", str(cfg.udp_port)] if cfg.udp_port is not None else ["--no-udp"]
+    if not cfg.tls:
+        args.append("--no-tls")
+    if cfg.registry_url:
+        args += ["--registry", cfg.registry_url]
+    return args
 
 
 def final_counts(lines: list[bytes]) -> dict[str, float]:
