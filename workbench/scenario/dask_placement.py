@@ -61,7 +61,9 @@ class DaskPlacement:
         self.log_dir = log_dir
         self.run_dir = log_dir.parent
         self.timeout = settings.timeout_seconds
-        self._needs: dict[str, dict[str, float]] = {str(k): v for k, v in settings.resources.items()}  # role -> Dask resources
+        self._needs: dict[str, dict[str, float]] = {
+            str(k): v for k, v in settings.resources.items()
+        }  # role -> Dask resources
         self._cluster: LocalCluster | None = None
         self._client: Client | None = None
         self._placed: dict[str, _Placed] = {}  # component id -> where
@@ -77,8 +79,8 @@ class DaskPlacement:
         try:
             if self.settings.local_workers:
                 cluster = LocalCluster(n_workers=self.settings.local_workers, threads_per_worker=2, processes=True,
-                                       host="127.0.0.1", dashboard_address=None, asynchronous=True,
-                                       silence_logs=logging.ERROR)  # fmt: skip
+                                       host="127.0.0.1", dashboard_address="127.0.0.1:0", asynchronous=True,
+                                       silence_logs=logging.CRITICAL)  # fmt: skip
                 self._cluster = await asyncio.wait_for(cluster, self.timeout)  # type: ignore[arg-type]
             client = await asyncio.wait_for(
                 Client(self._cluster or self.settings.scheduler, asynchronous=True, timeout=self.timeout),
@@ -328,23 +330,35 @@ class DaskProbe:
             cid = p._ingestors.get((ing.address, ing.tcp_port))
             if cid in p._placed:
                 by_worker[p._placed[cid].worker][cid] = ing.http_url
-        futures = [client.submit(dask_worker.sample, ids, workers=[w], allow_other_workers=False, pure=False)
-                   for w, ids in by_worker.items()]  # fmt: skip
+        tasks = [asyncio.ensure_future(self._sample_worker(client, w, ids)) for w, ids in by_worker.items()]
+        for t in tasks:  # a task cut short by the end of the cell is not an error to report later
+            t.add_done_callback(lambda t: t.cancelled() or t.exception())
+        done, pending = await asyncio.wait(tasks, timeout=3.0) if tasks else (set(), set())
+        for t in pending:
+            t.cancel()
+        if pending or any(t.exception() for t in done):  # a slow or dead worker: no sample this second
+            return [None] * len(ings), {}
+        results = [t.result() for t in tasks]
         rows: dict[str, dict[str, float]] = {}
         others: dict[str, float] = {}
-        try:
-            results = await asyncio.wait_for(asyncio.gather(*futures), 3.0)
-        except Exception:  # a slow or dead worker: no sample this second (the cell notices a dead worker)
-            return [None] * len(ings), {}
-        finally:
-            for f in futures:
-                f.release()
         for table, usage in results:
             for row in table.to_pylist():
                 rows[row.pop("id")] = row
             for key, value in usage.items():
                 others[key] = others.get(key, 0.0) + value
         return [rows.get(p._ingestors.get((ing.address, ing.tcp_port), "")) for ing in ings], others
+
+    @staticmethod
+    async def _sample_worker(
+        client: Client, worker: str, ids: dict[str, str]
+    ) -> tuple[Any, dict[str, float]]:
+        future = client.submit(
+            dask_worker.sample, ids, workers=[worker], allow_other_workers=False, pure=False
+        )
+        try:
+            return tuple(await future)  # type: ignore[return-value]
+        finally:
+            future.release()
 
     async def close(self) -> None:
         return None

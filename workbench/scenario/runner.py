@@ -277,7 +277,7 @@ async def run_cell(cell: Cell, placement: Placement, run_dir: Path, registry_url
                                            f"c{cell.index}-{cgroup.name}{ci}f{fi}", files_dir / f"{fi}.log")  # fmt: skip
                 name = f"filegen-{cell.index}-{ci}-{fi}"
                 runs.append(placement.run_generator(args, name, cell_dir / f"{name}.json"))
-        gen_results = await asyncio.gather(*runs)
+        gen_results = await _all_or_none(runs)
         if s.collectors:
             await _settle(sampler)
             await placement.stop_collectors()
@@ -344,6 +344,18 @@ async def run_cell(cell: Cell, placement: Placement, run_dir: Path, registry_url
         row["cpu_seconds_per_million"] = 0.0
     clients = [{"cell": cell.name, **c} for c in acc["clients"]]
     return CellResult(row, sampler.samples, clients)
+
+
+async def _all_or_none(coros: list[Any]) -> list[Any]:
+    """Every result, or the first failure after the others are cancelled (nothing keeps running)."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 def _mean(samples: list[dict[str, Any]], key: str) -> float:
