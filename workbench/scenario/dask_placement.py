@@ -70,11 +70,18 @@ class DaskPlacement:
         self._ingestors: dict[tuple[str, int], str] = {}  # (address, tcp port) -> component id
         self._collectors: list[str] = []
         self._files_worker: dict[str, str] = {}  # a collector's folder -> its worker
+        self._connecting = asyncio.Lock()  # ingestors start concurrently: one cluster, not one each
 
     # --- the cluster ---------------------------------------------------------------------------
     async def _connect(self) -> Client:
         if self._client is not None:
             return self._client
+        async with self._connecting:
+            if self._client is not None:
+                return self._client
+            return await self._start_cluster()
+
+    async def _start_cluster(self) -> Client:
         where = self.settings.scheduler or f"a LocalCluster of {self.settings.local_workers} workers"
         try:
             if self.settings.local_workers:
