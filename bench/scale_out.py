@@ -46,7 +46,10 @@ def main() -> int:
                 if row["status"] != "ok" or row["lost"] or row["stored"] != row["sent"]:
                     print(f"{name} run {i}: {row['status']} {row.get('reason')} lost={row.get('lost')}")
                     return 1
-                print(f"{name:5s} run {i}: {row['stored']:,} logs, {row['logs_per_sec']:,.0f} logs/s", flush=True)
+                print(
+                    f"{name:5s} run {i}: {row['stored']:,} logs, {row['logs_per_sec']:,.0f} logs/s",
+                    flush=True,
+                )
                 runs[name].append(row["logs_per_sec"])
     for label, pick in (("best", max), ("median", statistics.median)):
         local, dask = pick(runs["local"]), pick(runs["dask"])
