@@ -24,13 +24,15 @@ ROLES_APART = ("ingestor", "target")  # sampled with the ingestor's own row, not
 
 
 def metrics_fields(snap: dict[str, Any]) -> dict[str, float]:
-    """The row fields of one ``/metrics.json`` snapshot."""
+    """The row fields of one ``/metrics.json`` snapshot, all floats (JSON says 0 or 0.0 as it
+    likes; the timeseries columns must have one type whatever placement sampled them)."""
     t, g = snap["totals"], snap["gauges"]
-    return {
+    fields = {
         "logs_total": t["logs"], "bytes_total": t["bytes"], "rejected_total": t["rejected"],
         "dropped_total": t["dropped"], "logs_per_sec": snap["logs_per_sec"], "mb_per_sec": snap["mb_per_sec"],
         "latency_us": snap["latency_us"], "queue_length": g["queue_length"], "connections": g["connections_active"],
     }  # fmt: skip
+    return {k: float(v) for k, v in fields.items()}
 
 
 def proc_tree(pids: Sequence[int]) -> list[psutil.Process]:
