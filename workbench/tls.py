@@ -20,6 +20,14 @@ CERT_NAME = "ingestor-cert.pem"
 KEY_NAME = "ingestor-key.pem"
 
 
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def ensure_self_signed(directory: Path, hostnames: tuple[str, ...] = ()) -> tuple[Path, Path, bool]:
     """(cert, key, created): the pair in ``directory``, generated when absent."""
     cert_path, key_path = directory / CERT_NAME, directory / KEY_NAME
@@ -33,8 +41,9 @@ def ensure_self_signed(directory: Path, hostnames: tuple[str, ...] = ()) -> tupl
     directory.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
     names = {"localhost", socket.gethostname(), *hostnames}
-    alt: list[x509.GeneralName] = [x509.DNSName(n) for n in sorted(names) if n]
-    alt += [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.IPAddress(ipaddress.ip_address("::1"))]
+    ips = {"127.0.0.1", "::1"} | {n for n in names if _is_ip(n)}  # an address the ingestor binds on a host
+    alt: list[x509.GeneralName] = [x509.DNSName(n) for n in sorted(names - ips) if n]
+    alt += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in sorted(ips)]
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "workbench ingestor (self-signed)")])
     now = dt.datetime.now(dt.UTC)
     cert = (
@@ -47,6 +56,9 @@ def ensure_self_signed(directory: Path, hostnames: tuple[str, ...] = ()) -> tupl
         .not_valid_after(now + dt.timedelta(days=825))
         .add_extension(x509.SubjectAlternativeName(alt), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        # key identifiers let a sender trust several such certs from one bundle (same subject)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
     tmp_key = key_path.with_suffix(".tmp")

@@ -108,3 +108,28 @@ def test_unreachable_receiver_counts_failed_batches() -> None:
     t = summary["totals"]
     assert t["sent_logs_total"] == 0 and t["failed_logs_total"] == 250
     assert t["failed_batches_total"] == 3 and t["retries_total"] == 2 * 1  # one chunk of 3 batches
+
+
+def test_clients_spread_round_robin_over_targets(tmp_path: Path) -> None:
+    """With several receivers, client n sends to the (n mod k)-th: no load balancer needed."""
+
+    async def exchange() -> tuple[dict, list[dict]]:
+        async with (
+            Blackhole(BlackholeConfig(tcp_port=0, tls=False, verify=True)) as a,
+            Blackhole(BlackholeConfig(tcp_port=0, tls=False, verify=True)) as b,
+        ):
+            targets = (("127.0.0.1", a.tcp_port), ("127.0.0.1", b.tcp_port))
+            cfg = GeneratorConfig(targets=targets, tls=False, count=4000, clients=4, interval_ms=0,
+                                  client_prefix="rr", stats_interval_seconds=0)  # fmt: skip
+            summary = await Generator(cfg).run()
+            for _ in range(200):
+                if a.totals.received_logs_total + b.totals.received_logs_total >= 4000:
+                    break
+                await asyncio.sleep(0.01)
+            return summary.as_dict(), [a.report(), b.report()]
+
+    summary, (first, second) = _run(exchange())
+    assert sorted(first["clients"]) == ["rr-0", "rr-2"] and sorted(second["clients"]) == ["rr-1", "rr-3"]
+    for report in (first, second):
+        assert all(c["distinct"] == 1000 and c["missing"] == 0 for c in report["clients"].values())
+    assert summary["totals"]["sent_logs_total"] == 4000

@@ -113,7 +113,7 @@ def _check_results(run_dir: Path) -> pl.DataFrame:
     ts = pq.read_table(run_dir / "timeseries.parquet").to_pydict()
     assert ts["cell"] and len(ts["t"]) == len(ts["cell"])
     env = json.loads((run_dir / "env.json").read_text())
-    assert env["format_version"] == 1 and env["cores"] and env["python"]
+    assert env["format_version"] == 2 and env["cores"] and env["python"]
     assert (run_dir / "scenario.yaml").is_file()
     return summary
 

@@ -31,6 +31,7 @@ from workbench.generator.config import (
     parse_burst,
     parse_level_mix,
     parse_seconds,
+    parse_targets,
 )
 from workbench.generator.generator import Generator
 
@@ -45,6 +46,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     net.add_argument("--address", default="127.0.0.1", help="receiver address (default 127.0.0.1)")
     net.add_argument("--tcp-port", type=int, default=3001, help="TCP/TLS port (default 3001)")
     net.add_argument("--udp-port", type=int, default=3002, help="UDP port (default 3002)")
+    net.add_argument("--targets", metavar="HOST:PORT,...",
+                     help="several receivers: client n sends to the (n mod k)-th (overrides --address and the port)")  # fmt: skip
     net.add_argument("--udp", action="store_true", help="send over UDP (json, raw or syslog lines)")
     net.add_argument("--no-tls", action="store_true", help="plain TCP instead of TLS")
     net.add_argument("--ca", type=Path, help="CA file to verify the receiver's certificate")
@@ -111,6 +114,8 @@ def config_from_args(args: argparse.Namespace) -> GeneratorConfig:
         "max_datagram_bytes": args.max_datagram_bytes, "stats_interval_seconds": args.stats_interval,
         "summary_json": args.summary_json,
     }  # fmt: skip
+    if args.targets:
+        fields["targets"] = parse_targets(args.targets)
     if args.level_mix:
         fields["level_mix"] = parse_level_mix(args.level_mix)
     if args.duration:

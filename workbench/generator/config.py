@@ -51,6 +51,9 @@ class GeneratorConfig(_Frozen):
     address: str = "127.0.0.1"
     tcp_port: int = Field(3001, ge=0, le=65535)
     udp_port: int = Field(3002, ge=0, le=65535)
+    # several receivers (e.g. one ingestor per host): client n sends to targets[n % len(targets)],
+    # so the load spreads without a load balancer; empty: every client to address and the port
+    targets: tuple[tuple[str, int], ...] = ()
     transport: Literal["tcp", "udp", "file"] = "tcp"
     tls: bool = True
     ca_file: Path | None = None
@@ -113,6 +116,12 @@ class GeneratorConfig(_Frozen):
     def port(self) -> int:
         return self.udp_port if self.transport == "udp" else self.tcp_port
 
+    def endpoint(self, client_index: int) -> tuple[str, int]:
+        """The (address, port) client ``client_index`` sends to: round-robin over ``targets``."""
+        if self.targets:
+            return self.targets[client_index % len(self.targets)]
+        return self.address, self.port
+
     def per_client_rate(self) -> float | None:
         """Logs per second of one client, or None for 'as fast as possible'."""
         if self.rate_per_second is not None:
@@ -126,6 +135,17 @@ class GeneratorConfig(_Frozen):
             return [None] * self.clients
         base, extra = divmod(self.count, self.clients)
         return [base + (1 if i < extra else 0) for i in range(self.clients)]
+
+
+def parse_targets(text: str) -> tuple[tuple[str, int], ...]:
+    """``HOST:PORT,HOST:PORT`` (IPv6 as ``[::1]:3001``) to a tuple of (host, port)."""
+    out = []
+    for part in text.split(","):
+        host, sep, port = part.strip().rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"--targets {text!r}: expected HOST:PORT,HOST:PORT such as 10.0.0.5:3001")
+        out.append((host.removeprefix("[").removesuffix("]"), int(port)))
+    return tuple(out)
 
 
 def parse_burst(text: str) -> BurstConfig:

@@ -161,11 +161,12 @@ class Generator:
         assert self.pool is not None
         ssl_ctx = self._ssl()
         senders: list[Any] = []
-        for cs in self.stats.clients:
+        for i, cs in enumerate(self.stats.clients):
             if cfg.transport == "tcp":
-                senders.append(TcpSender(cfg, cs, self.stats.totals, self._header(cs.client_id), ssl_ctx))
+                senders.append(TcpSender(cfg, cs, self.stats.totals, self._header(cs.client_id), ssl_ctx,
+                                         cfg.endpoint(i)))  # fmt: skip
             elif cfg.transport == "udp":
-                senders.append(UdpSender(cfg, cs, self.stats.totals, self.pool))
+                senders.append(UdpSender(cfg, cs, self.stats.totals, self.pool, cfg.endpoint(i)))
         if cfg.transport == "file":
             assert cfg.output_file is not None
             sink = FileSink(cfg.output_file, cfg.file_format)

@@ -49,8 +49,9 @@ class _Frame:
 
 class TcpSender:
     def __init__(self, config: GeneratorConfig, stats: ClientStats, totals: Totals, header: bytes,
-                 ssl_context: ssl.SSLContext | None) -> None:  # fmt: skip
+                 ssl_context: ssl.SSLContext | None, endpoint: tuple[str, int] | None = None) -> None:  # fmt: skip
         self.config = config
+        self.address, self.port = endpoint or (config.address, config.tcp_port)
         self.stats = stats
         self.totals = totals
         self.header = header
@@ -84,14 +85,14 @@ class TcpSender:
         try:
             _, proto = await asyncio.wait_for(
                 loop.create_connection(
-                    lambda: AckClientProtocol(self, self.stats.client_id), cfg.address, cfg.tcp_port, ssl=self.ssl,
-                    server_hostname=cfg.address if self.ssl is not None else None,
+                    lambda: AckClientProtocol(self, self.stats.client_id), self.address, self.port, ssl=self.ssl,
+                    server_hostname=self.address if self.ssl is not None else None,
                 ),
                 cfg.connect_timeout_seconds,
             )  # fmt: skip
         except ssl.SSLCertVerificationError as exc:  # no retry can fix this
             raise ConfigError(
-                f"TLS certificate of {cfg.address}:{cfg.tcp_port} not trusted ({exc.verify_message}); "
+                f"TLS certificate of {self.address}:{self.port} not trusted ({exc.verify_message}); "
                 "give --ca FILE (e.g. the receiver's self-signed cert) or --insecure"
             ) from None
         assert proto.transport is not None

@@ -23,8 +23,10 @@ log = logging.getLogger(__name__)
 
 
 class UdpSender:
-    def __init__(self, config: GeneratorConfig, stats: ClientStats, totals: Totals, pool: Pool) -> None:
+    def __init__(self, config: GeneratorConfig, stats: ClientStats, totals: Totals, pool: Pool,
+                 endpoint: tuple[str, int] | None = None) -> None:  # fmt: skip
         self.config = config
+        self.address, self.port = endpoint or (config.address, config.udp_port)
         self.stats = stats
         self.totals = totals
         self.pool = pool
@@ -33,10 +35,10 @@ class UdpSender:
         self.sock: socket.socket | None = None
 
     def _open(self) -> socket.socket:
-        family = socket.AF_INET6 if ":" in self.config.address else socket.AF_INET
+        family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
-        sock.connect((self.config.address, self.config.udp_port))
+        sock.connect((self.address, self.port))
         sock.setblocking(False)
         return sock
 

@@ -72,6 +72,8 @@ class ExternalHandle:
     udp_port: int | None = None
     http_url: str = ""
     final: dict[str, float] = field(default_factory=dict)
+    address: str = "127.0.0.1"
+    host: str = field(default_factory=socket.gethostname)
 
 
 def _free_port() -> int:
@@ -282,5 +284,5 @@ def loggen_sent(total: int, stored: Stored) -> dict[str, dict[str, int]]:
 
 def merge_stored(a: Stored, b: Stored) -> Stored:
     """Two readings of one cell's files (our generator's clients and loggen's) as one."""
-    return Stored(pl.concat([a.per_client, b.per_client], how="vertical_relaxed").sort("client_id"),
+    return Stored(pl.concat([a.per_client, b.per_client], how="diagonal_relaxed").sort("client_id"),
                   a.lines + b.lines, a.latency_us, a.uncompressed_bytes, a.disk_bytes)  # fmt: skip

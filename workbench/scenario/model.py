@@ -12,11 +12,20 @@ from __future__ import annotations
 
 import copy
 import itertools
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from workbench.errors import ConfigError
 from workbench.units import parse_bytes, parse_seconds
@@ -46,6 +55,12 @@ class RegistrySettings(_Model):
 
 
 class IngestorSettings(_Model):
+    instances: int = Field(
+        1,
+        ge=1,
+        le=256,
+        description="ingestors, each with its own data dir; generators spread their clients over them",
+    )
     workers: int = Field(1, ge=0, description="worker processes; 0 = inside the ingestor's own process")
     tls: bool = True
     output: Literal["jsonl", "csv", "text", "parquet"] = "jsonl"
@@ -109,8 +124,63 @@ class TargetSettings(_Model):
     output: str = "*.log"
 
 
+Role = Literal["registry", "ingestor", "generator", "collector"]
+
+
 class Placement(_Model):
-    type: Literal["inprocess", "subprocess"] = "subprocess"
+    """Where components run: in this process, as local subprocesses, or on the workers of a Dask cluster.
+
+    ``dask`` connects to a running scheduler (``scheduler: tcp://HOST:8786``) or starts a
+    LocalCluster of ``local_workers`` worker processes on 127.0.0.1 for the run. ``resources``
+    pins a role to workers started with those Dask resources (``dask worker ... --resources
+    "ingest=1"``); ``data_dir`` is where each worker host keeps data dirs and logs.
+    """
+
+    type: Literal["inprocess", "subprocess", "dask"] = "subprocess"
+    scheduler: str | None = Field(None, description="dask: a running scheduler, e.g. tcp://10.0.0.1:8786")
+    local_workers: int | None = Field(
+        None, ge=1, le=64, description="dask: start a LocalCluster of N worker processes on 127.0.0.1"
+    )
+    resources: dict[Role, dict[str, float]] = Field(
+        default_factory=dict,
+        description="dask: worker resources a component of each role takes, e.g. {ingestor: {ingest: 1}}",
+    )
+    data_dir: str | None = Field(
+        None,
+        description="dask: folder on every worker host for data dirs and logs (default: the run folder's path)",
+    )
+    timeout_seconds: Seconds = Field(
+        60.0, gt=0, description="dask: how long connecting, starting or stopping a component may take"
+    )
+
+    @field_validator("scheduler")
+    @classmethod
+    def _scheduler_address(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"(tcp|tls)://[^\s/]+:\d+", value):
+            raise ValueError(f"{value!r} is not a scheduler address such as tcp://10.0.0.1:8786")
+        return value
+
+    @field_validator("resources")
+    @classmethod
+    def _positive_resources(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        for role, needs in value.items():
+            bad = [name for name, amount in needs.items() if amount <= 0]
+            if bad:
+                raise ValueError(f"{role}: resource {bad[0]} needs a positive amount")
+        return value
+
+    @model_validator(mode="after")
+    def _options_fit_type(self) -> Placement:
+        if self.type == "dask" and (self.scheduler is None) == (self.local_workers is None):
+            raise ValueError(
+                "type dask takes either scheduler (tcp://HOST:8786) or local_workers (N), not both"
+            )
+        if self.type != "dask":
+            given = [k for k in ("scheduler", "local_workers", "data_dir") if getattr(self, k) is not None]
+            given += ["resources"] if self.resources else []
+            if given:
+                raise ValueError(f"{', '.join(given)}: only for type dask, not {self.type}")
+        return self
 
 
 class Scenario(_Model):
@@ -189,7 +259,7 @@ def expand(scenario: Scenario) -> list[Cell]:
 
 def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
-    return f"{'.'.join(map(str, err['loc']))}: {err['msg']}"
+    return f"{'.'.join(map(str, err['loc']))}: {str(err['msg']).removeprefix('Value error, ')}"
 
 
 def check_target(scenario: Scenario) -> None:
@@ -204,6 +274,9 @@ def check_target(scenario: Scenario) -> None:
         raise ConfigError(f"scenario {scenario.name}: one loggen group per cell (its threads number from 0)")
     if t.type == "ingestor":
         return
+    if scenario.ingestor.instances > 1 or scenario.placement.type == "dask":
+        raise ConfigError(f"scenario {scenario.name}: a {t.type} target runs once on this machine "
+                          "(no ingestor.instances, no dask placement)")  # fmt: skip
     if t.type == "command" and not t.command:
         raise ConfigError(f"scenario {scenario.name}: target type command needs a command")
     if scenario.collectors:
@@ -272,7 +345,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         line = _node_line(root, loc)
         where = f"{source}:{line}" if line else source
         what = ".".join(map(str, loc))
-        msg = err["msg"]
+        msg = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown setting (a typo?)"
         raise ConfigError(f"{where}: {what}: {msg}") from None

@@ -1,8 +1,11 @@
 """Where components run: in this process (asyncio tasks) or as local subprocesses (CLI verbs).
 
 A placement starts a component and returns a handle with the same shape whatever runs it, so the
-runner, the accounting and the scenarios do not change with the placement (a later placement on
-the workers of a distributed engine adds a class here, nothing else).
+runner, the accounting and the scenarios do not change with the placement. The third placement,
+on the workers of a Dask cluster, lives in ``dask_placement`` and is imported only when a
+scenario asks for it (``make_placement``), so local runs do not pay for ``import distributed``.
+Every placement also reads an ingestor's stored logs where they lie (``read_stored``) and gives
+the runner a probe that samples its components once a second (``probe``).
 """
 
 from __future__ import annotations
@@ -13,13 +16,19 @@ import json
 import os
 import re
 import signal
+import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from workbench.errors import WorkbenchError
 from workbench.ingestor.config import IngestorConfig
+from workbench.scenario.accounting import Stored, read_stored
+from workbench.scenario.sampling import LocalProbe, Probe
+
+if TYPE_CHECKING:
+    from workbench.scenario.model import Placement as PlacementSettings
 
 READY_RE = re.compile(rb"\[READY\] tcp=(\d+) udp=(\S+) http=(\S+)")
 SUMMARY_RE = re.compile(rb"\[SUMMARY\] stored (\d+) logs, [\d.]+ MB received, rejected (\d+), dropped (\d+)")
@@ -39,12 +48,32 @@ class IngestorHandle:
     cert_path: str | None
     pids: list[int]
     final: dict[str, float] = field(default_factory=dict)  # stored/rejected/dropped after stop
+    address: str = "127.0.0.1"  # where senders reach it
+    host: str = field(default_factory=socket.gethostname)  # the name of the host it runs on
+    data_dir: Path | None = None  # its data dir (on its host)
 
 
 @dataclass
 class GeneratorResult:
     summary: dict[str, Any]
     pids: list[int]
+
+
+class Placement(Protocol):
+    """The shape of every placement: what the runner calls, whatever runs the components."""
+
+    kind: str
+
+    async def start_registry(self, data_dir: Path, port: int = 0) -> str: ...
+    async def start_ingestor(self, cfg: IngestorConfig, name: str = "ingestor") -> IngestorHandle: ...
+    async def stop_ingestor(self, handle: IngestorHandle, timeout: float = 120.0) -> None: ...
+    async def read_stored(self, handle: IngestorHandle) -> Stored: ...
+    async def run_generator(self, args: list[str], name: str, summary_path: Path) -> GeneratorResult: ...
+    async def start_collector(self, args: list[str], name: str) -> None: ...
+    async def stop_collectors(self) -> None: ...
+    async def close(self) -> None: ...
+    def component_pids(self) -> dict[str, list[int]]: ...
+    def probe(self) -> Probe: ...
 
 
 class SubprocessPlacement:
@@ -55,8 +84,7 @@ class SubprocessPlacement:
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
         self.procs: list[asyncio.subprocess.Process] = []
-        self._ingestor_proc: asyncio.subprocess.Process | None = None
-        self._ingestor_out: list[bytes] = []
+        self._ingestors: dict[int, tuple[asyncio.subprocess.Process, list[bytes], asyncio.Task[None]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._collectors: list[asyncio.subprocess.Process] = []
         self.roles: dict[int, str] = {}
@@ -107,43 +135,33 @@ class SubprocessPlacement:
         self._tasks.add(asyncio.create_task(_drain(proc)))
         return m.group(1).decode()
 
-    async def start_ingestor(self, cfg: IngestorConfig) -> IngestorHandle:
-        args = [
-            "ingest", "--data-dir", str(cfg.data_dir), "--host", cfg.host, "--tcp-port", str(cfg.tcp_port),
-            "--http-port", str(cfg.http_port or 0), "--workers", str(cfg.workers),
-            "--rotate-mb", str(cfg.rotate_bytes / 1e6), "--compression", cfg.compression,
-            "--compression-level", str(cfg.compression_level), "--output", cfg.output, "--overflow", cfg.overflow,
-            "--quiet",
-        ]  # fmt: skip
-        args += ["--udp-port", str(cfg.udp_port)] if cfg.udp_port is not None else ["--no-udp"]
-        if not cfg.tls:
-            args.append("--no-tls")
-        if cfg.registry_url:
-            args += ["--registry", cfg.registry_url]
-        proc = await self._spawn("ingestor", args)
-        self._ingestor_proc = proc
-        m = await self._wait_line(proc, READY_RE, "ingestor", keep=self._ingestor_out)
-        self._ingestor_reader = asyncio.create_task(_collect(proc, self._ingestor_out))
+    def probe(self) -> Probe:
+        return LocalProbe(self.component_pids)
+
+    async def start_ingestor(self, cfg: IngestorConfig, name: str = "ingestor") -> IngestorHandle:
+        proc = await self._spawn(name, ingest_args(cfg))
+        out: list[bytes] = []
+        m = await self._wait_line(proc, READY_RE, name, keep=out)
+        self._ingestors[proc.pid] = (proc, out, asyncio.create_task(_collect(proc, out)))
         udp = m.group(2).decode()
         cert = cfg.data_dir / "tls" / "ingestor-cert.pem" if cfg.tls else None
         return IngestorHandle(int(m.group(1)), int(udp) if udp.isdigit() else None,
-                              f"http://{cfg.host}:{m.group(3).decode()}", str(cert) if cert else None, [proc.pid])  # fmt: skip
+                              f"http://{cfg.host}:{m.group(3).decode()}", str(cert) if cert else None, [proc.pid],
+                              address=cfg.host, data_dir=cfg.data_dir)  # fmt: skip
 
     async def stop_ingestor(self, handle: IngestorHandle, timeout: float = 120.0) -> None:
-        proc = self._ingestor_proc
-        if proc is None:
+        entry = self._ingestors.pop(handle.pids[0], None)
+        if entry is None:
             return
+        proc, out, reader = entry
         await terminate(proc, timeout)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._ingestor_reader, 5)
-        for line in self._ingestor_out:
-            if m := SUMMARY_RE.search(line):
-                handle.final = {
-                    "stored": float(m.group(1)),
-                    "rejected": float(m.group(2)),
-                    "dropped": float(m.group(3)),
-                }
-        self._ingestor_proc, self._ingestor_out = None, []
+            await asyncio.wait_for(reader, 5)
+        handle.final = final_counts(out)
+
+    async def read_stored(self, handle: IngestorHandle) -> Stored:
+        assert handle.data_dir is not None
+        return await asyncio.get_running_loop().run_in_executor(None, read_stored, handle.data_dir)
 
     async def run_generator(self, args: list[str], name: str, summary_path: Path) -> GeneratorResult:
         proc = await self._spawn(
@@ -172,6 +190,31 @@ class SubprocessPlacement:
         """Stop whatever still runs (Ctrl-C, a failed cell): SIGTERM, then SIGKILL."""
         await asyncio.gather(*(terminate(p, 30.0) for p in self.procs if p.returncode is None))
         self.procs.clear()
+
+
+def ingest_args(cfg: IngestorConfig) -> list[str]:
+    """The ``ingest`` verb's flags for a config (``--quiet``: no metric line on stdout)."""
+    args = [
+        "ingest", "--data-dir", str(cfg.data_dir), "--host", cfg.host, "--tcp-port", str(cfg.tcp_port),
+        "--http-port", str(cfg.http_port or 0), "--workers", str(cfg.workers),
+        "--rotate-mb", str(cfg.rotate_bytes / 1e6), "--compression", cfg.compression,
+        "--compression-level", str(cfg.compression_level), "--output", cfg.output, "--overflow", cfg.overflow,
+        "--quiet",
+    ]  # fmt: skip
+    args += ["--udp-port", str(cfg.udp_port)] if cfg.udp_port is not None else ["--no-udp"]
+    if not cfg.tls:
+        args.append("--no-tls")
+    if cfg.registry_url:
+        args += ["--registry", cfg.registry_url]
+    return args
+
+
+def final_counts(lines: list[bytes]) -> dict[str, float]:
+    """stored/rejected/dropped from an ingestor's ``[SUMMARY]`` line (empty when it printed none)."""
+    for line in lines:
+        if m := SUMMARY_RE.search(line):
+            return {"stored": float(m.group(1)), "rejected": float(m.group(2)), "dropped": float(m.group(3))}
+    return {}
 
 
 def _role(name: str) -> str:
@@ -213,11 +256,14 @@ class InProcessPlacement:
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
         self._registry: Any = None
-        self._ingestor: Any = None
+        self._ingestors: dict[int, Any] = {}  # by the handle's tcp port
         self._collectors: list[Any] = []
 
     def component_pids(self) -> dict[str, list[int]]:
         return {}  # every component shares this process: its figures are the ingestor's
+
+    def probe(self) -> Probe:
+        return LocalProbe(self.component_pids)
 
     async def start_registry(self, data_dir: Path, port: int = 0) -> str:
         from workbench.registry import Registry
@@ -226,21 +272,26 @@ class InProcessPlacement:
         await self._registry.start()
         return str(self._registry.url)
 
-    async def start_ingestor(self, cfg: IngestorConfig) -> IngestorHandle:
+    async def start_ingestor(self, cfg: IngestorConfig, name: str = "ingestor") -> IngestorHandle:
         from workbench.ingestor import Ingestor
 
-        self._ingestor = Ingestor(cfg)
-        await self._ingestor.start()
-        ing = self._ingestor
-        return IngestorHandle(ing.tcp_port, ing.udp_port, str(ing.url), ing.cert_path, [os.getpid()])
+        ing = Ingestor(cfg)
+        await ing.start()
+        self._ingestors[ing.tcp_port] = ing
+        return IngestorHandle(ing.tcp_port, ing.udp_port, str(ing.url), ing.cert_path, [os.getpid()],
+                              address=cfg.host, data_dir=cfg.data_dir)  # fmt: skip
 
     async def stop_ingestor(self, handle: IngestorHandle, timeout: float = 120.0) -> None:
-        if self._ingestor is None:
+        ing = self._ingestors.pop(handle.tcp_port, None)
+        if ing is None:
             return
-        await asyncio.wait_for(self._ingestor.stop(), timeout)
-        t = self._ingestor.aggregate.summary()["totals"]
+        await asyncio.wait_for(ing.stop(), timeout)
+        t = ing.aggregate.summary()["totals"]
         handle.final = {"stored": t["logs"], "rejected": t["rejected"], "dropped": t["dropped"]}
-        self._ingestor = None
+
+    async def read_stored(self, handle: IngestorHandle) -> Stored:
+        assert handle.data_dir is not None
+        return await asyncio.get_running_loop().run_in_executor(None, read_stored, handle.data_dir)
 
     async def run_generator(self, args: list[str], name: str, summary_path: Path) -> GeneratorResult:
         from workbench.cli import build_parser
@@ -269,18 +320,21 @@ class InProcessPlacement:
 
     async def close(self) -> None:
         await self.stop_collectors()
-        if self._ingestor is not None:
+        for ing in self._ingestors.values():
             with contextlib.suppress(Exception):
-                await self._ingestor.stop()
-            self._ingestor = None
+                await ing.stop()
+        self._ingestors.clear()
         if self._registry is not None:
             with contextlib.suppress(Exception):
                 await self._registry.stop()
             self._registry = None
 
 
-Placement = SubprocessPlacement | InProcessPlacement
+def make_placement(settings: PlacementSettings, log_dir: Path) -> Placement:
+    """The placement a scenario asks for; ``log_dir`` is ``<run>/logs`` (the dask placement maps
+    the run folder to ``settings.data_dir`` on every worker host)."""
+    if settings.type == "dask":
+        from workbench.scenario.dask_placement import DaskPlacement
 
-
-def make_placement(kind: str, log_dir: Path) -> Placement:
-    return InProcessPlacement(log_dir) if kind == "inprocess" else SubprocessPlacement(log_dir)
+        return DaskPlacement(settings, log_dir)
+    return InProcessPlacement(log_dir) if settings.type == "inprocess" else SubprocessPlacement(log_dir)

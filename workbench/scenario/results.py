@@ -6,6 +6,8 @@ and second), ``clients.parquet`` (per-client accounting), ``env.json`` (versions
 revision) and ``logs/`` (component logs). ``FORMAT_VERSION`` changes when a column changes:
 
 * 1: first version.
+* 2: ``host`` (where the ingestors ran, comma-separated) in summary and clients, ``ingestors`` in
+  summary; timeseries rows per ingestor and second with ``ingestor`` and ``host``.
 """
 
 from __future__ import annotations
@@ -22,13 +24,13 @@ from typing import Any
 import polars as pl
 import yaml
 
-from workbench.scenario.model import Scenario
+from workbench.scenario.model import Placement, Scenario
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SUMMARY_COLUMNS = (
     "cell", "status", "format", "protocol", "batch", "clients", "workers", "duration_s", "sent", "stored", "lost",
     "duplicated", "rejected", "dropped", "logs_per_sec", "mb_per_sec", "latency_p50_us", "latency_p99_us",
-    "cpu_percent", "rss_mb", "compression_ratio",
+    "cpu_percent", "rss_mb", "compression_ratio", "host",
 )  # fmt: skip
 PACKAGES = (
     "workbench",
@@ -40,6 +42,8 @@ PACKAGES = (
     "protobuf",
     "uvloop",
     "aiohttp",
+    "dask",
+    "distributed",
 )
 
 
@@ -54,10 +58,10 @@ def new_run_dir(results_dir: Path, name: str) -> Path:
     return path
 
 
-def write_scenario(run_dir: Path, scenario: Scenario, seed: int, placement: str) -> None:
+def write_scenario(run_dir: Path, scenario: Scenario, seed: int, placement: Placement) -> None:
     data = scenario.model_dump(mode="json")
     data["seed"] = seed
-    data["placement"] = {"type": placement}
+    data["placement"] = placement.model_dump(mode="json", exclude_defaults=True) | {"type": placement.type}
     (run_dir / "scenario.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     (run_dir / "env.json").write_text(json.dumps(environment(), indent=2) + "\n", encoding="utf-8")
 
@@ -82,7 +86,7 @@ def _git_revision() -> str | None:
 
 
 def environment() -> dict[str, Any]:
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in PACKAGES:
         try:
             versions[name] = metadata.version(name)

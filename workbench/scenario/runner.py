@@ -1,8 +1,10 @@
 """Run a scenario: cell after cell, start → measure → stop → account, results to Parquet.
 
-Per cell: registry (once per run) → ingestor → generators; samples the ingestor's
-``/metrics.json`` and the CPU/RSS of its processes every second while the generators run;
-stops everything gracefully; reads every output file for the exact accounting. Ctrl-C or a
+Per cell: registry (once per run) → ingestors (``ingestor.instances``) → generators, whose
+clients spread round-robin over the ingestors; samples each ingestor's ``/metrics.json`` and the
+CPU/RSS of its processes every second while the generators run (through the placement's probe,
+so on a Dask cluster the sampling runs next to the processes); stops everything gracefully;
+reads every output file where it lies for the exact accounting, summed over the ingestors. Ctrl-C or a
 failing component stops whatever runs (no process left behind) and the cell is recorded as
 failed with its reason. Results: ``results/<run-id>/`` (see ``workbench.scenario.results``).
 """
@@ -13,19 +15,16 @@ import asyncio
 import contextlib
 import json
 import random
+import socket
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-import psutil
-
 from workbench.errors import WorkbenchError
 from workbench.ingestor.config import IngestorConfig
 from workbench.scenario import results
-from workbench.scenario.accounting import account, read_stored
+from workbench.scenario.accounting import Stored, account, combine
 from workbench.scenario.external import (
     count_lines,
     loggen_files,
@@ -38,8 +37,10 @@ from workbench.scenario.external import (
     stop_external_proc,
 )
 from workbench.scenario.model import Cell, CollectorGroup, GeneratorGroup, Scenario, expand
+from workbench.scenario.model import Placement as PlacementSettings
 from workbench.scenario.placement import ComponentFailed, IngestorHandle, Placement, make_placement
 from workbench.scenario.progress import Progress
+from workbench.scenario.sampling import Probe, ProcessUsage
 
 
 @dataclass
@@ -49,21 +50,29 @@ class CellResult:
     clients: list[dict[str, Any]] = field(default_factory=list)
 
 
-def generator_args(
-    group: GeneratorGroup, ing: IngestorHandle, scenario: Scenario, seed: int, prefix: str
-) -> list[str]:
+def generator_args(group: GeneratorGroup, ings: list[IngestorHandle], scenario: Scenario, seed: int, prefix: str,
+                   ca_path: str | None = None) -> list[str]:  # fmt: skip
+    """The ``generate`` flags of a group; with several ingestors its clients spread over them
+    (``--targets``, client n to ingestor n mod k), trusting ``ca_path`` (every ingestor's cert)."""
     args = ["--format", group.format, "--batch", str(group.batch), "--clients", str(group.clients),
-            "--seed", str(seed), "--client-prefix", prefix, "--address", "127.0.0.1"]  # fmt: skip
+            "--seed", str(seed), "--client-prefix", prefix, "--address", ings[0].address]  # fmt: skip
     if group.protocol == "udp":
-        if ing.udp_port is None:
+        if any(ing.udp_port is None for ing in ings):
             raise ComponentFailed("a UDP generator group needs the ingestor's UDP port")
-        args += ["--udp", "--udp-port", str(ing.udp_port)]
+        args += ["--udp", "--udp-port", str(ings[0].udp_port)]
+        ports = [ing.udp_port for ing in ings]
     else:
-        args += ["--tcp-port", str(ing.tcp_port)]
-        if ing.cert_path:
-            args += ["--ca", ing.cert_path]
+        args += ["--tcp-port", str(ings[0].tcp_port)]
+        ports = [ing.tcp_port for ing in ings]
+        if ings[0].cert_path:
+            args += ["--ca", ca_path or ings[0].cert_path]
         else:
             args.append("--no-tls")
+    if len(ings) > 1:
+        args += [
+            "--targets",
+            ",".join(f"{_host_port(ing.address)}:{port}" for ing, port in zip(ings, ports, strict=True)),
+        ]
     if group.rate is not None:
         args += ["--rate", str(group.rate)]
     else:
@@ -83,6 +92,10 @@ def generator_args(
     return args
 
 
+def _host_port(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
+
+
 def collector_file_args(
     group: CollectorGroup, scenario: Scenario, seed: int, prefix: str, path: Path
 ) -> list[str]:
@@ -97,7 +110,7 @@ def collector_file_args(
 
 
 def collector_args(group: CollectorGroup, ing: IngestorHandle, pattern: str, state_dir: Path) -> list[str]:
-    args = ["--input", pattern, "--forward", f"127.0.0.1:{ing.tcp_port}", "--forward-format", group.forward_format,
+    args = ["--input", pattern, "--forward", f"{_host_port(ing.address)}:{ing.tcp_port}", "--forward-format", group.forward_format,
             "--state-dir", str(state_dir), "--read-from", "beginning", "--http-port", "0", "--quiet"]  # fmt: skip
     return args + (["--ca", ing.cert_path] if ing.cert_path else ["--no-tls"])
 
@@ -108,34 +121,28 @@ async def _settle(sampler: Sampler, quiet_seconds: float = 2.0, limit_seconds: f
     last, since = -1.0, time.monotonic()
     while time.monotonic() < deadline:
         await asyncio.sleep(0.5)
-        now_total = sampler.samples[-1]["logs_total"] if sampler.samples else 0.0
+        now_total = sampler.ticks[-1]["logs_total"] if sampler.ticks else 0.0
         if now_total != last:
             last, since = now_total, time.monotonic()
         elif time.monotonic() - since >= quiet_seconds:
             return
 
 
-def _proc_tree(pids: list[int]) -> list[psutil.Process]:
-    procs: list[psutil.Process] = []
-    for pid in pids:
-        with contextlib.suppress(psutil.Error):
-            p = psutil.Process(pid)
-            procs.append(p)
-            procs.extend(p.children(recursive=True))
-    return procs
-
-
 class Sampler:
-    """Samples the ingestor's metrics and its processes' CPU and memory once a second."""
+    """Once a second, every ingestor's metrics and its processes' CPU and memory, through the probe.
 
-    def __init__(self, ing: IngestorHandle, cell: Cell, progress: Progress,
-                 components: Callable[[], dict[str, list[int]]] | None = None) -> None:  # fmt: skip
-        self.ing = ing
+    ``samples``: one row per ingestor and second (``ingestor``, ``host``, figures), what
+    ``timeseries.parquet`` holds; ``ticks``: the ingestors summed per second, what the cell's
+    rates, CPU and progress come from (a second some ingestor did not answer is left out).
+    """
+
+    def __init__(self, ings: list[Any], cell: Cell, progress: Progress, probe: Probe) -> None:
+        self.ings = ings
         self.cell = cell
         self.progress = progress
-        self.components = components or dict
+        self.probe = probe
         self.samples: list[dict[str, Any]] = []
-        self._procs: dict[int, psutil.Process] = {}
+        self.ticks: list[dict[str, Any]] = []
         self._t0 = time.monotonic()
         self._first_log_t: float | None = None
 
@@ -145,83 +152,59 @@ class Sampler:
             self._first_log_t = t
         self.progress.update(t - self._first_log_t if self._first_log_t is not None else 0.0, rate, total)
 
-    def _usage(self, pids: list[int]) -> tuple[float, float, float]:
-        """CPU %, RSS MB and open file descriptors of the processes (and their children)."""
-        cpu = rss = fds = 0.0
-        for p in _proc_tree(pids):
-            proc = self._procs.setdefault(p.pid, p)
-            with contextlib.suppress(psutil.Error):
-                cpu += proc.cpu_percent(None)
-                rss += proc.memory_info().rss
-                fds += proc.num_fds()
-        return cpu, rss / 1e6, fds
+    def _add(self, t: float, rows: list[dict[str, float] | None], others: dict[str, float]) -> None:
+        for i, (ing, row) in enumerate(zip(self.ings, rows, strict=True)):
+            if row is not None:
+                self.samples.append(
+                    {"cell": self.cell.name, "t": t, "ingestor": i, "host": ing.host, **row, **others}
+                )
+        if any(row is None for row in rows):
+            return
+        tick: dict[str, Any] = {"t": t, **others}
+        for key in rows[0] or {}:
+            values = [row[key] for row in rows if row is not None]
+            tick[key] = max(values) if key == "latency_us" else sum(values)
+        self.ticks.append(tick)
+        self._progress(t, tick["logs_per_sec"], tick["logs_total"])
 
-    def _resources(self) -> tuple[float, float, float]:
-        return self._usage(self.ing.pids)
-
-    def _others(self) -> dict[str, float]:
-        """CPU, RSS and open fds of every other component process, by role (e.g. generator_cpu_percent)."""
-        out: dict[str, float] = {}
-        for role, pids in self.components().items():
-            if role in ("ingestor", "target"):
-                continue
-            cpu, rss, fds = self._usage(pids)
-            out[f"{role}_cpu_percent"], out[f"{role}_rss_mb"], out[f"{role}_open_fds"] = cpu, rss, fds
-        return out
-
-    async def run(self, session: aiohttp.ClientSession) -> None:
-        self._resources()  # prime cpu_percent
+    async def run(self) -> None:
+        await self.probe.sample(self.ings)  # primes cpu_percent
         while True:
             await asyncio.sleep(1.0)
-            try:
-                async with session.get(f"{self.ing.http_url}/metrics.json") as r:
-                    snap = await r.json()
-            except (aiohttp.ClientError, TimeoutError):
-                continue
-            cpu, rss, fds = self._resources()
-            others = self._others()
-            t = snap["totals"]
-            g = snap["gauges"]
-            sample = {
-                "cell": self.cell.name, "t": round(time.monotonic() - self._t0, 3),
-                "logs_total": t["logs"], "bytes_total": t["bytes"], "rejected_total": t["rejected"],
-                "dropped_total": t["dropped"], "logs_per_sec": snap["logs_per_sec"], "mb_per_sec": snap["mb_per_sec"],
-                "latency_us": snap["latency_us"], "queue_length": g["queue_length"], "connections": g["connections_active"],
-                "cpu_percent": cpu, "rss_mb": rss, "open_fds": fds,
-            }  # fmt: skip
-            sample.update(others)
-            self.samples.append(sample)
-            self._progress(sample["t"], sample["logs_per_sec"], sample["logs_total"])
+            rows, others = await self.probe.sample(self.ings)
+            self._add(round(time.monotonic() - self._t0, 3), rows, others)
 
 
 class ExternalSampler(Sampler):
     """A third-party receiver has no /metrics.json: count its output lines and sample its process."""
 
-    async def run(self, session: aiohttp.ClientSession) -> None:
-        self._resources()
+    def __init__(self, ing: Any, cell: Cell, progress: Progress, components: Any) -> None:
+        super().__init__([ing], cell, progress, probe=None)  # type: ignore[arg-type]
+        self.components = components
+        self.processes = ProcessUsage()
+
+    async def run(self) -> None:
+        ing = self.ings[0]
+        self.processes.usage(ing.pids)
         while True:
             await asyncio.sleep(1.0)
-            cpu, rss, fds = self._resources()
-            others = self._others()
+            cpu, rss, fds = self.processes.usage(ing.pids)
+            others = self.processes.by_role(self.components())
             total = await asyncio.get_running_loop().run_in_executor(
-                None, count_lines, self.ing.data_dir, self.ing.output
+                None, count_lines, ing.data_dir, ing.output
             )
-            prev = self.samples[-1] if self.samples else {"t": 0.0, "logs_total": 0.0}
+            prev = self.ticks[-1] if self.ticks else {"t": 0.0, "logs_total": 0.0}
             t = round(time.monotonic() - self._t0, 3)
             rate = (total - prev["logs_total"]) / max(1e-9, t - prev["t"])
-            self.samples.append({"cell": self.cell.name, "t": t, "logs_total": float(total), "bytes_total": 0.0,
-                                 "rejected_total": 0, "dropped_total": 0.0, "logs_per_sec": rate, "mb_per_sec": 0.0,
-                                 "latency_us": 0.0, "queue_length": 0.0, "connections": 0.0,
-                                 "cpu_percent": cpu, "rss_mb": rss, "open_fds": fds, **others})  # fmt: skip
-            self._progress(t, rate, total)
+            row = {"logs_total": float(total), "bytes_total": 0.0, "rejected_total": 0.0, "dropped_total": 0.0,
+                   "logs_per_sec": rate, "mb_per_sec": 0.0, "latency_us": 0.0, "queue_length": 0.0,
+                   "connections": 0.0, "cpu_percent": cpu, "rss_mb": rss, "open_fds": fds}  # fmt: skip
+            self._add(t, [row], others)
 
 
-async def run_cell(cell: Cell, placement: Placement, run_dir: Path, registry_url: str | None, seed: int,
-                   progress: Progress) -> CellResult:  # fmt: skip
-    s = cell.scenario
-    cell_dir = run_dir / "cells" / f"{cell.index:03d}-{cell.name}"
-    data_dir = cell_dir / "data"
-    cfg = IngestorConfig(
+def ingestor_config(scenario: Scenario, data_dir: Path, registry_url: str | None) -> IngestorConfig:
+    s = scenario
+    return IngestorConfig(
         data_dir=data_dir, tcp_port=0, udp_port=0, http_port=0, workers=s.ingestor.workers,
         tls=s.ingestor.tls if s.target.tls is None else s.target.tls,
         output=s.ingestor.output, rotate_bytes=s.ingestor.rotate, compression=s.ingestor.compression,
@@ -229,82 +212,122 @@ async def run_cell(cell: Cell, placement: Placement, run_dir: Path, registry_url
         max_queue_logs=s.ingestor.max_queue_logs, stats_line=False,
         registry_url=registry_url if s.ingestor.use_registry else None,
     )  # fmt: skip
+
+
+async def start_ingestors(scenario: Scenario, placement: Placement, cell_dir: Path,
+                          registry_url: str | None) -> list[IngestorHandle]:  # fmt: skip
+    """``ingestor.instances`` ingestors: one keeps ``data/``, several get ``data/ingestor-<i>/``."""
+    n = scenario.ingestor.instances
+    if n == 1:
+        return [await placement.start_ingestor(ingestor_config(scenario, cell_dir / "data", registry_url))]
+    return list(
+        await asyncio.gather(*(placement.start_ingestor(
+            ingestor_config(scenario, cell_dir / "data" / f"ingestor-{i}", registry_url), f"ingestor-{i}")
+            for i in range(n)))
+    )  # fmt: skip
+
+
+def ca_bundle(ings: list[IngestorHandle], cell_dir: Path) -> str | None:
+    """One file trusting every ingestor's certificate (each self-signs its own)."""
+    certs = [ing.cert_path for ing in ings if ing.cert_path]
+    if len(certs) < 2:
+        return certs[0] if certs else None
+    bundle = cell_dir / "ingestors-ca.pem"
+    bundle.write_bytes(b"".join(Path(c).read_bytes() for c in certs))
+    return str(bundle)
+
+
+async def run_cell(cell: Cell, placement: Placement, run_dir: Path, registry_url: str | None, seed: int,
+                   progress: Progress) -> CellResult:  # fmt: skip
+    s = cell.scenario
+    cell_dir = run_dir / "cells" / f"{cell.index:03d}-{cell.name}"
     external = s.target.type != "ingestor"
     cell_dir.mkdir(parents=True, exist_ok=True)
-    ing: Any
+    ings: list[Any]
     if external:
-        ing = await start_external(
-            s.target, cell_dir, run_dir / "logs", f"target-{cell.index}-{s.target.type}"
-        )
-        sampler: Sampler = ExternalSampler(ing, cell, progress, placement.component_pids)
+        ings = [
+            await start_external(s.target, cell_dir, run_dir / "logs", f"target-{cell.index}-{s.target.type}")
+        ]
+        sampler: Sampler = ExternalSampler(ings[0], cell, progress, placement.component_pids)
     else:
-        ing = await placement.start_ingestor(cfg)
-        # where the cell's ingestor answers, for `dashboard --live RUN` while the cell runs
-        (cell_dir / "ingestor.json").write_text(json.dumps({"http_url": ing.http_url, "tcp_port": ing.tcp_port,
-                                                            "udp_port": ing.udp_port}) + "\n")  # fmt: skip
-        sampler = Sampler(ing, cell, progress, placement.component_pids)
+        ings = await start_ingestors(s, placement, cell_dir, registry_url)
+        # where the cell's ingestors answer, for `dashboard --live RUN` while the cell runs
+        where = [
+            {"http_url": i.http_url, "tcp_port": i.tcp_port, "udp_port": i.udp_port, "host": i.host}
+            for i in ings
+        ]
+        (cell_dir / "ingestor.json").write_text(json.dumps({**where[0], "ingestors": where}) + "\n")
+        sampler = Sampler(ings, cell, progress, placement.probe())
+    ca_path = ca_bundle(ings, cell_dir)
     gen_results = []
     started = time.monotonic()
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
-        sampling = asyncio.create_task(sampler.run(session))
-        try:
-            cell_dir.mkdir(parents=True, exist_ok=True)
-            runs = []
-            tls = bool(ing.cert_path)
-            for gi, group in enumerate(s.generators):
-                if group.tool == "loggen":
-                    log = run_dir / "logs" / f"loggen-{cell.index}-{gi}.log"
-                    runs.append(run_loggen(group, ing.tcp_port, tls, s.warmup + s.duration, log))
-                    continue
-                args = generator_args(
-                    group, ing, s, seed + cell.index * 1000 + gi, f"c{cell.index}-{group.name}{gi}"
-                ) + (["--no-header"] if external else [])
+    sampling = asyncio.create_task(sampler.run())
+    try:
+        runs = []
+        for gi, group in enumerate(s.generators):
+            if group.tool == "loggen":  # syslog-ng's generator, on this machine, to the first receiver
+                log = run_dir / "logs" / f"loggen-{cell.index}-{gi}.log"
                 runs.append(
-                    placement.run_generator(
-                        args, f"generator-{cell.index}-{gi}", cell_dir / f"generator-{gi}.json"
-                    )
+                    run_loggen(group, ings[0].tcp_port, bool(ings[0].cert_path), s.warmup + s.duration, log)
                 )
-            for ci, cgroup in enumerate(s.collectors):
-                files_dir = cell_dir / "files" / f"{ci}-{cgroup.name}"
-                files_dir.mkdir(parents=True, exist_ok=True)
-                await placement.start_collector(
-                    collector_args(
-                        cgroup, ing, str(files_dir / "*.log"), cell_dir / "collector-state" / str(ci)
-                    ),
-                    f"collector-{cell.index}-{ci}",
+                continue
+            args = generator_args(group, ings, s, seed + cell.index * 1000 + gi, f"c{cell.index}-{group.name}{gi}",
+                                  ca_path) + (["--no-header"] if external else [])  # fmt: skip
+            runs.append(
+                placement.run_generator(
+                    args, f"generator-{cell.index}-{gi}", cell_dir / f"generator-{gi}.json"
                 )
-                for fi in range(cgroup.files):
-                    args = collector_file_args(cgroup, s, seed + cell.index * 1000 + 500 + ci * 50 + fi,
-                                               f"c{cell.index}-{cgroup.name}{ci}f{fi}", files_dir / f"{fi}.log")  # fmt: skip
-                    name = f"filegen-{cell.index}-{ci}-{fi}"
-                    runs.append(placement.run_generator(args, name, cell_dir / f"{name}.json"))
-            gen_results = await asyncio.gather(*runs)
-            if s.collectors:
-                await _settle(sampler)
-                await placement.stop_collectors()
-        finally:
-            sampling.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sampling
+            )
+        for ci, cgroup in enumerate(s.collectors):
+            files_dir = cell_dir / "files" / f"{ci}-{cgroup.name}"
+            files_dir.mkdir(parents=True, exist_ok=True)
+            target = ings[ci % len(ings)]
+            await placement.start_collector(
+                collector_args(
+                    cgroup, target, str(files_dir / "*.log"), cell_dir / "collector-state" / str(ci)
+                ),
+                f"collector-{cell.index}-{ci}",
+            )
+            for fi in range(cgroup.files):
+                args = collector_file_args(cgroup, s, seed + cell.index * 1000 + 500 + ci * 50 + fi,
+                                           f"c{cell.index}-{cgroup.name}{ci}f{fi}", files_dir / f"{fi}.log")  # fmt: skip
+                name = f"filegen-{cell.index}-{ci}-{fi}"
+                runs.append(placement.run_generator(args, name, cell_dir / f"{name}.json"))
+        gen_results = await _all_or_none(runs)
+        if s.collectors:
+            await _settle(sampler)
+            await placement.stop_collectors()
+    finally:
+        sampling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sampling
+        if not external:
+            await sampler.probe.close()
     sent_seconds = time.monotonic() - started
-    loop = asyncio.get_running_loop()
     if external:
+        ing: Any = ings[0]
         await stop_external_proc(ing.proc)
-        stored = await loop.run_in_executor(None, read_external, ing.data_dir, ing.output)
+        loop = asyncio.get_running_loop()
+        parts: list[Stored] = [await loop.run_in_executor(None, read_external, ing.data_dir, ing.output)]
+        hosts = [socket.gethostname()]
     else:
-        await placement.stop_ingestor(ing)
-        stored = await loop.run_in_executor(None, read_stored, data_dir)
+        await asyncio.gather(*(placement.stop_ingestor(ing) for ing in ings))
+        parts = list(await asyncio.gather(*(placement.read_stored(ing) for ing in ings)))
+        hosts = [ing.host for ing in ings]
+    stored = combine(parts, hosts)
+    final = {k: sum(ing.final.get(k, 0.0) for ing in ings) for k in ("stored", "rejected", "dropped")}
     sent: dict[str, dict[str, Any]] = {}
     for r in gen_results:
         if r.summary.get("tool") == "loggen":
-            files = loggen_files(ing.data_dir if external else data_dir, ing.output if external else None)
-            by_loggen = await loop.run_in_executor(None, read_loggen, files)
+            first: Any = ings[0]
+            files = loggen_files(first.data_dir, first.output if external else None)
+            by_loggen = await asyncio.get_running_loop().run_in_executor(None, read_loggen, files)
             sent.update(loggen_sent(r.summary["sent_total"], by_loggen))
             stored = merge_stored(stored, by_loggen)
         for c in r.summary["clients"]:
             sent[c["client_id"]] = {"sent": c["sent_logs"], "first_seq": c.get("first_seq")}
-    acc = account(sent, stored, ing.final.get("rejected", 0), ing.final.get("dropped", 0))
-    samples = sampler.samples
+    acc = account(sent, stored, final["rejected"], final["dropped"])
+    samples = sampler.ticks
     gen_seconds = (
         max((float(r.summary.get("duration_seconds") or 0) for r in gen_results), default=0.0) or sent_seconds
     )
@@ -321,15 +344,16 @@ async def run_cell(cell: Cell, placement: Placement, run_dir: Path, registry_url
     g0 = s.generators[0] if s.generators else GeneratorGroup(format="json")
     row = {
         "cell": cell.name, "cell_index": cell.index, "status": "ok", "reason": "",
-        "target": s.target.type, "tls": bool(ing.cert_path),
+        "target": s.target.type, "tls": bool(ings[0].cert_path),
         "generator": ",".join(sorted({g.tool for g in s.generators})) if s.generators else "",
         "format": ",".join(sorted({g.format for g in s.generators} | {f"files-{c.file_format}" for c in s.collectors})),
         "protocol": ",".join(sorted({g.protocol for g in s.generators} | ({"collector"} if s.collectors else set()))),
         "batch": g0.batch, "clients": sum(g.clients for g in s.generators) + sum(c.files for c in s.collectors), "workers": s.ingestor.workers,
+        "ingestors": len(ings), "host": ",".join(sorted(set(hosts))),
         "ack": any(g.ack for g in s.generators), "duration_s": round(sent_seconds, 3),
         "sent": acc["sent"], "stored": acc["stored"], "lost": acc["lost"], "duplicated": acc["duplicated"],
         "reordered": acc["reordered"], "rejected": acc["rejected"], "dropped": acc["dropped"],
-        "ingestor_stored": ing.final.get("stored"),
+        "ingestor_stored": final["stored"] if all("stored" in ing.final for ing in ings) else None,
         "logs_per_sec": logs_per_sec, "mb_per_sec": mb_per_sec,
         "latency_p50_us": stored.latency_us["p50"], "latency_p90_us": stored.latency_us["p90"],
         "latency_p99_us": stored.latency_us["p99"], "latency_max_us": stored.latency_us["max"],
@@ -345,7 +369,19 @@ async def run_cell(cell: Cell, placement: Placement, run_dir: Path, registry_url
     else:
         row["cpu_seconds_per_million"] = 0.0
     clients = [{"cell": cell.name, **c} for c in acc["clients"]]
-    return CellResult(row, samples, clients)
+    return CellResult(row, sampler.samples, clients)
+
+
+async def _all_or_none(coros: list[Any]) -> list[Any]:
+    """Every result, or the first failure after the others are cancelled (nothing keeps running)."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 def _mean(samples: list[dict[str, Any]], key: str) -> float:
@@ -370,14 +406,26 @@ class RunResult:
     timeseries: Any
 
 
-async def run_async(scenario: Scenario, results_dir: Path = Path("results"), placement_kind: str | None = None,
-                    quiet: bool = False) -> RunResult:  # fmt: skip
+def _placement_settings(scenario: Scenario, placement: str | PlacementSettings | None) -> PlacementSettings:
+    """The scenario's placement, or an override: a kind (``subprocess`` runs a dask scenario locally)
+    or whole settings (e.g. ``Placement(type="dask", local_workers=2)``)."""
+    if placement is None:
+        return scenario.placement
+    if isinstance(placement, PlacementSettings):
+        return placement
+    if placement == scenario.placement.type:
+        return scenario.placement
+    return PlacementSettings(type=placement)  # type: ignore[arg-type]  # pydantic checks the literal
+
+
+async def run_async(scenario: Scenario, results_dir: Path = Path("results"),
+                    placement_kind: str | PlacementSettings | None = None, quiet: bool = False) -> RunResult:  # fmt: skip
     seed = scenario.seed if scenario.seed is not None else random.SystemRandom().randrange(1, 2**31)
+    settings = _placement_settings(scenario, placement_kind)
+    cells = expand(scenario.model_copy(update={"placement": settings}))
     run_dir = results.new_run_dir(results_dir, scenario.name)
-    cells = expand(scenario)
-    kind = placement_kind or scenario.placement.type
-    placement = make_placement(kind, run_dir / "logs")
-    results.write_scenario(run_dir, scenario, seed, kind)
+    placement = make_placement(settings, run_dir / "logs")
+    results.write_scenario(run_dir, scenario, seed, settings)
     progress = Progress(len(cells), scenario.warmup + scenario.duration, quiet=quiet)
     rows, samples, clients = [], [], []
     try:
@@ -416,9 +464,10 @@ async def run_async(scenario: Scenario, results_dir: Path = Path("results"), pla
     return RunResult(run_dir, summary, timeseries)
 
 
-def run_scenario(scenario: Scenario | str | Path, results_dir: str | Path = "results", placement: str | None = None,
-                 quiet: bool = False) -> RunResult:  # fmt: skip
-    """Run a scenario (a model or a YAML path) to the end; works inside Jupyter's running loop too."""
+def run_scenario(scenario: Scenario | str | Path, results_dir: str | Path = "results",
+                 placement: str | PlacementSettings | None = None, quiet: bool = False) -> RunResult:  # fmt: skip
+    """Run a scenario (a model or a YAML path) to the end; works inside Jupyter's running loop too.
+    ``placement`` overrides the scenario's: a kind, or ``model.Placement`` settings."""
     from workbench.scenario.model import load_scenario
 
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)

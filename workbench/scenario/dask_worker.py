@@ -1,0 +1,255 @@
+"""The worker side of the dask placement: component processes on a Dask worker, sampled and counted there.
+
+The runner sends these functions to a chosen worker. Process control (``start``, ``poll``,
+``stop``, ``stop_all``) goes through ``Client.run`` and runs on the worker's event loop, so a
+generator that sends for minutes holds no task slot; ``sample`` and ``count_stored`` are tasks
+(``Client.submit``, pinned to the worker) whose Arrow tables come back through futures, because
+the processes and the files are on the worker's host.
+
+Each worker process keeps the components it started in ``_TABLE``. Every component is a
+``python -m workbench <verb>`` child in its own process group with ``PR_SET_PDEATHSIG`` set to
+SIGKILL, so it dies with its worker even when the worker is SIGKILLed (an ingestor's own worker
+processes then stop on the EOF of their stdin); ``ComponentReaper``, a worker plugin, kills the
+groups when the worker closes normally. No process outlives the worker that started it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import re
+import signal
+import socket
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from distributed.diagnostics.plugin import WorkerPlugin
+
+from workbench.scenario.accounting import read_stored, to_arrow
+from workbench.scenario.placement import COLLECTOR_READY_RE, READY_RE, REGISTRY_RE, final_counts
+from workbench.scenario.sampling import ProcessUsage, metrics_fields
+
+READY = {"ingestor": READY_RE, "registry": REGISTRY_RE, "collector": COLLECTOR_READY_RE}
+PR_SET_PDEATHSIG = 1
+
+
+@dataclass
+class Component:
+    id: str
+    role: str
+    name: str
+    proc: asyncio.subprocess.Process
+    log_path: Path
+    lines: list[bytes] = field(default_factory=list)  # stdout (small: the services print little with --quiet)
+    reader: asyncio.Task[None] | None = None
+    http_url: str | None = None
+    summary_path: Path | None = None
+
+
+_TABLE: dict[str, Component] = {}
+_USAGE = ProcessUsage()
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that asks Linux to SIGKILL the child when its parent dies (None elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved here, not between fork and exec
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    return preexec
+
+
+async def _read(comp: Component) -> None:
+    assert comp.proc.stdout is not None
+    while line := await comp.proc.stdout.readline():
+        comp.lines.append(line)
+
+
+async def start(role: str, name: str, args: list[str], log_dir: str, timeout: float,
+                ca_pem: bytes | None = None, tls_host: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """Start ``python -m workbench ARGS`` here; for a service, wait for its ready line.
+
+    ``ca_pem`` replaces the runner's ``--ca`` path with a local copy; ``tls_host``: an ingestor's
+    data dir gets a self-signed pair naming that address before the ingestor starts.
+    """
+    logs = Path(log_dir)
+    logs.mkdir(parents=True, exist_ok=True)
+    if ca_pem is not None:
+        ca = Path(tempfile.mkdtemp(prefix="workbench-ca-")) / "ca.pem"
+        ca.write_bytes(ca_pem)
+        args = [str(ca) if prev == "--ca" else a for prev, a in zip(["", *args[:-1]], args, strict=True)]
+    cert = None
+    if tls_host is not None:
+        from workbench.tls import ensure_self_signed
+
+        cert, _key, _ = ensure_self_signed(Path(args[args.index("--data-dir") + 1]) / "tls", (tls_host,))
+    if "--output" in args:  # a generator writing a file for a collector on this host
+        Path(args[args.index("--output") + 1]).parent.mkdir(parents=True, exist_ok=True)
+    summary_path = None
+    if role == "generator":
+        summary_path = Path(tempfile.mkdtemp(prefix="workbench-gen-")) / "summary.json"
+        args = [*args, "--summary-json", str(summary_path), "--stats-interval", "0"]
+    log_path = logs / f"{name}.log"
+    with open(log_path, "ab") as err:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "workbench", *args, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=err, start_new_session=True, preexec_fn=_die_with_parent(),
+        )  # fmt: skip
+    comp = Component(f"{name}@{proc.pid}", role, name, proc, log_path, summary_path=summary_path)
+    _TABLE[comp.id] = comp
+    out: dict[str, Any] = {"id": comp.id, "pid": proc.pid, "host": socket.gethostname()}
+    if cert is not None:
+        out["cert_pem"] = cert.read_text()
+    pattern = READY.get(role)
+    if pattern is not None:
+        match = await _wait_line(comp, pattern, timeout)
+        out["groups"] = [g.decode() for g in match.groups()]
+    comp.reader = asyncio.create_task(_read(comp))
+    return out
+
+
+async def _wait_line(comp: Component, pattern: re.Pattern[bytes], timeout: float) -> re.Match[bytes]:
+    async def scan() -> re.Match[bytes]:
+        assert comp.proc.stdout is not None
+        while line := await comp.proc.stdout.readline():
+            comp.lines.append(line)
+            if m := pattern.search(line):
+                return m
+        code = await comp.proc.wait()
+        raise RuntimeError(
+            f"{comp.name} exited (code {code}) before it was ready; see {_tail(comp.log_path)}"
+        )
+
+    try:
+        return await asyncio.wait_for(scan(), timeout)
+    except TimeoutError:
+        await _terminate(comp.proc, 5.0)
+        raise RuntimeError(
+            f"{comp.name} not ready within {timeout:.0f}s; see {_tail(comp.log_path)}"
+        ) from None
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    with contextlib.suppress(OSError):
+        last = path.read_text(errors="replace").strip().splitlines()[-lines:]
+        return f"{path} on {socket.gethostname()}: " + " | ".join(last)
+    return str(path)
+
+
+async def poll(ids: list[str]) -> dict[str, dict[str, Any] | None]:
+    """Per component: None while it runs, else its exit code (and a generator's summary)."""
+    out: dict[str, dict[str, Any] | None] = {}
+    for cid in ids:
+        comp = _TABLE.get(cid)
+        if comp is None:
+            out[cid] = {"code": None, "error": f"no component {cid} on {socket.gethostname()}"}
+            continue
+        if comp.proc.returncode is None:
+            out[cid] = None
+            continue
+        if comp.reader is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(comp.reader, 5)
+        done: dict[str, Any] = {"code": comp.proc.returncode, "log": _tail(comp.log_path)}
+        if comp.summary_path is not None and comp.summary_path.is_file():
+            done["summary"] = comp.summary_path.read_text()
+        out[cid] = done
+        _forget(comp)
+    return out
+
+
+async def stop(cid: str, timeout: float) -> dict[str, Any]:
+    """SIGTERM (SIGKILL after ``timeout``); an ingestor's final counts from its summary line."""
+    comp = _TABLE.get(cid)
+    if comp is None:
+        return {"code": None, "final": {}}
+    await _terminate(comp.proc, timeout)
+    if comp.reader is not None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(comp.reader, 5)
+    _forget(comp)
+    return {"code": comp.proc.returncode, "final": final_counts(comp.lines)}
+
+
+async def stop_all(timeout: float) -> int:
+    """Stop every component this worker started; how many there were."""
+    comps = list(_TABLE.values())
+    await asyncio.gather(*(_terminate(c.proc, timeout) for c in comps))
+    for c in comps:
+        _forget(c)
+    return len(comps)
+
+
+def _forget(comp: Component) -> None:
+    _TABLE.pop(comp.id, None)
+    if comp.summary_path is not None:
+        with contextlib.suppress(OSError):
+            comp.summary_path.unlink(missing_ok=True)
+            comp.summary_path.parent.rmdir()
+
+
+async def _terminate(proc: asyncio.subprocess.Process, timeout: float) -> None:
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), timeout)
+    except TimeoutError:
+        _kill_group(proc.pid)
+        await proc.wait()
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def sample(ingestors: dict[str, str]) -> tuple[pa.Table, dict[str, float]]:
+    """A task: each ingestor's metrics (``ingestors``: id to its HTTP URL) with its processes'
+    CPU, RSS and open fds, as an Arrow table; and the same of this worker's other components by role."""
+    import json
+    import urllib.request
+
+    rows = []
+    for cid, url in ingestors.items():
+        comp = _TABLE.get(cid)
+        if comp is None:
+            continue
+        try:
+            with urllib.request.urlopen(f"{url}/metrics.json", timeout=2) as r:
+                snap = json.loads(r.read())
+        except (OSError, ValueError):
+            continue
+        cpu, rss, fds = _USAGE.usage([comp.proc.pid])
+        rows.append({"id": cid, **metrics_fields(snap), "cpu_percent": cpu, "rss_mb": rss, "open_fds": fds})
+    roles: dict[str, list[int]] = {}
+    for comp in list(_TABLE.values()):
+        if comp.proc.returncode is None:
+            roles.setdefault(comp.role, []).append(comp.proc.pid)
+    return pa.Table.from_pylist(rows), _USAGE.by_role(roles)
+
+
+def count_stored(data_dir: str) -> dict[str, Any]:
+    """A task: the accounting of an ingestor's data dir, read on its host, as Arrow tables."""
+    return to_arrow(read_stored(Path(data_dir)))
+
+
+class ComponentReaper(WorkerPlugin):
+    """Kills the process group of every component when its worker closes (restart, scale-down)."""
+
+    name = "workbench-component-reaper"
+
+    def teardown(self, worker: Any) -> None:
+        for comp in list(_TABLE.values()):
+            _kill_group(comp.proc.pid)
+        _TABLE.clear()
