@@ -328,6 +328,8 @@ def test_plain_client_on_the_tls_port(ingestor: LiveIngestor) -> None:
     after = ingestor.wait(lambda m: total(m, "ingest_logs_total") >= total(before, "ingest_logs_total") + 1)
     assert total(after, "ingest_logs_total") == total(before, "ingest_logs_total") + 1
     assert total(after, "ingest_connections_total") == total(before, "ingest_connections_total") + 1
+    failed = "ingest_connections_failed_total"
+    assert total(after, failed) == total(before, failed) + 1  # the handshake failure, counted
     assert total(after, "ingest_worker_restarts_total") == 0
     assert "plain-on-tls" not in seqs_by_client(read_stored(ingestor.data_dir))
 

@@ -63,7 +63,9 @@ def discover_ingestor(run_dir: str | Path) -> str | None:
     """
     import psutil
 
-    for marker in sorted(Path(run_dir).glob("cells/*/ingestor.json"), key=lambda p: p.stat().st_mtime, reverse=True):
+    for marker in sorted(
+        Path(run_dir).glob("cells/*/ingestor.json"), key=lambda p: p.stat().st_mtime, reverse=True
+    ):
         try:
             url = str(json.loads(marker.read_text())["http_url"])
             if "totals" in fetch_json(f"{url}/metrics.json", timeout=0.5):

@@ -12,6 +12,7 @@ batch's ``received_at``, ``format``, ``transport`` and ``peer`` spliced into eve
 from __future__ import annotations
 
 import base64
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from workbench.ingestor.metrics import WorkerMetrics
 from workbench.ingestor.pipeline import Batch
 
 _encoder = msgspec.json.Encoder()
+log = logging.getLogger("workbench.ingestor")
 
 
 def normalise(entries: list[Any]) -> bytes:
@@ -194,6 +196,7 @@ class Rejects:
         self.max_file_bytes = max_file_bytes
         self._window = 0
         self._budget: dict[str, int] = {}
+        self._write_failed = False
 
     def record(self, errors: list[RecordError], fmt: str, transport: str, peer: str) -> None:
         if not errors:
@@ -224,14 +227,22 @@ class Rejects:
             self._write(b"".join(lines))
 
     def _write(self, data: bytes) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Samples are best effort (the rejections are counted already): a full disk skips them."""
         try:
-            if self.path.stat().st_size > self.max_file_bytes:
-                self.path.replace(self.path.with_suffix(".jsonl.1"))
-        except FileNotFoundError:
-            pass
-        with open(self.path, "ab") as fh:
-            fh.write(data)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                if self.path.stat().st_size > self.max_file_bytes:
+                    self.path.replace(self.path.with_suffix(".jsonl.1"))
+            except FileNotFoundError:
+                pass
+            with open(self.path, "ab") as fh:
+                fh.write(data)
+        except OSError as exc:
+            if not self._write_failed:
+                log.warning("rejected samples not written to %s: %s", self.path, exc)
+            self._write_failed = True
+        else:
+            self._write_failed = False
 
 
 @dataclass

@@ -11,7 +11,9 @@ Counters (Prometheus names; labels in braces):
 * ``ingest_rotations_total``, ``ingest_compressed_files_total``, ``ingest_write_errors_total``
 * ``ingest_connections_total``, ``ingest_worker_restarts_total``
 * ``ingest_connections_refused_total`` (over ``max_connections``),
-  ``ingest_connections_idle_closed_total`` (no complete record for ``idle_timeout_seconds``)
+  ``ingest_connections_idle_closed_total`` (no complete record for ``idle_timeout_seconds``),
+  ``ingest_connections_failed_total`` (the TLS handshake failed, e.g. a plain-text client on
+  the TLS port; counted by worker processes, which receive their connections from the parent)
 * ``ingest_processing_seconds_total``: time spent decoding, validating and encoding batches
 * ``ingest_logs_by_host_total{host}``: logs stored per source host
 
@@ -31,7 +33,7 @@ from typing import Any
 COUNTERS = (
     "logs", "bytes", "rejected", "dropped", "rotations", "compressed_files", "write_errors",
     "connections", "worker_restarts", "processing_seconds", "logs_by_host",
-    "connections_refused", "connections_idle_closed",
+    "connections_refused", "connections_idle_closed", "connections_failed",
 )  # fmt: skip
 LABELS = {
     "logs": ("format", "transport"),
@@ -55,6 +57,7 @@ HELP = {
     "logs_by_host": "Logs stored per source host.",
     "connections_refused": "TCP connections refused over max_connections.",
     "connections_idle_closed": "TCP connections closed after idle_timeout_seconds without a complete record.",
+    "connections_failed": "TCP connections that failed before a byte was read (TLS handshake failed or timed out).",
     "queue_length": "Logs waiting for the writer.",
     "queue_length_max": "Highest queue length seen.",
     "connections_active": "Open TCP connections.",

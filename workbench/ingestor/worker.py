@@ -140,6 +140,7 @@ class WorkerRuntime:
             )  # fmt: skip
         except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as exc:
             log.info("connection not established: %s", exc)  # e.g. a plain client on the TLS port
+            self.metrics.add("connections_failed")
             sock.close()
 
     def _close_handoff(self) -> None:

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import BinaryIO, cast
 
 import zstandard
 
@@ -97,7 +98,7 @@ def _convert(segment: Path, tmp: Path, output: str, compression: str, level: int
                 sinks.convert(segment, output, out)
         elif compression == "gzip":
             with gzip.GzipFile(fileobj=raw_out, mode="wb", compresslevel=max(1, min(level, 9))) as out:
-                sinks.convert(segment, output, out)
+                sinks.convert(segment, output, cast(BinaryIO, out))  # a binary file in all but its stub
         else:
             sinks.convert(segment, output, raw_out)
         raw_out.flush()
