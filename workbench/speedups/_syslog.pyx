@@ -7,8 +7,8 @@ it into and ``normalise`` would store, with the same mapping (see that module's 
 returns the lines, or ``None`` as soon as one message is not in the shape handled here, and the caller then runs the
 Python path on the whole batch. The shape handled: an RFC 5424 header of printable ASCII
 without ``"`` or backslash, a timestamp with ``Z`` or ``+00:00`` and 0, 3 or 6 fractional
-digits, structured data whose names and values hold no backslash, ``seq`` without leading
-zeros and at most 18 digits, each entry field and attribute name at most once (and no
+digits, structured data whose names and values hold no backslash, ``seq`` of at most 20 digits
+(leading zeros dropped) and 18 significant ones, each entry field and attribute name at most once (and no
 attribute named like the header's ``syslog.*`` ones), at most 128 attributes. The caller
 validates the lines against the schema with msgspec (which also rejects invalid UTF-8).
 """
@@ -259,14 +259,19 @@ cdef int one(Buf* out, const unsigned char* s, Py_ssize_t end) except -2:
             msg0 += 3
     if n and not unique_keys(s, attrs, n):
         return -1
-    # seq: digits, no leading zero, at most 18 (within int64)
+    # seq: at most 20 digits as the parser takes them (senders pad to a fixed width), of which at
+    # most 18 significant (within int64); written without the padding
     if fstart[F_SEQ] >= 0:
         i = fend[F_SEQ] - fstart[F_SEQ]
-        if i == 0 or i > 18 or (i > 1 and s[fstart[F_SEQ]] == 48):
+        if i == 0 or i > 20:
             return -1
         for j in range(fstart[F_SEQ], fend[F_SEQ]):
             if not is_digit(s[j]):
                 return -1
+        while fend[F_SEQ] - fstart[F_SEQ] > 1 and s[fstart[F_SEQ]] == 48:
+            fstart[F_SEQ] += 1
+        if fend[F_SEQ] - fstart[F_SEQ] > 18:
+            return -1
 
     # the JSON line, fields in LogEntry's order
     put(out, b'{"timestamp":"', 14)

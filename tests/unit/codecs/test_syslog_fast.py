@@ -64,6 +64,9 @@ GOLDEN = [
     b"<13>1 2025-06-30T21:00:00.500Z - s - - - ",
     # unicode in MSG and values, an empty value, unknown params of log@32473 become attributes
     b'<191>1 2025-06-30T21:00:00-00:00 h s p m [log@32473 session_id="" extra="x"][x@1 a="\xc3\xa9]"] caf\xc3\xa9 \xf0\x9f\x98\x80',
+    # our generator pads seq to a fixed width (patched in place): the padding is not part of it
+    b'<14>1 2025-06-30T21:00:00Z h s - - [log@32473 client_id="c" seq="000000000042"] padded',
+    b'<14>1 2025-06-30T21:00:00Z h s - - [log@32473 seq="00000000000000000000"] twenty zeros',
     # CRLF and LF endings are not part of the message
     b"<14>1 2025-06-30T21:00:00Z h s - - - ends with crlf\r\n",
 ]
@@ -85,7 +88,7 @@ DECLINED = [
     b"<14>1 - h s - - - no timestamp (the receiver's time)",
     b"<14>1 2025-06-30T21:00:00.1234Z h s - - - four fractional digits",
     b'<14>1 2025-06-30T21:00:00Z h s - - [a@1 k="esc\\"aped"] an escape in SD',
-    b'<14>1 2025-06-30T21:00:00Z h s - - [log@32473 seq="007"] seq with leading zeros',
+    b'<14>1 2025-06-30T21:00:00Z h s - - [log@32473 seq="0000000000000000000123"] seq over 20 digits',
     b'<14>1 2025-06-30T21:00:00Z h s - - [log@32473 user_id="a" user_id="b"] a field twice',
     b"<14>1 2025-06-30T21:00:00Z h\xc3\xa9 s - - - non-ASCII in the header",
 ]
