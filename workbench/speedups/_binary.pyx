@@ -13,7 +13,7 @@ does not admit.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport free
 from libc.string cimport memcmp
 
 include "_buffer.pxi"
@@ -260,15 +260,8 @@ def proto_transcode(bytes payload):
     cdef unsigned long long key, v
     cdef int field, wire
     cdef Buf out
-    cdef Entry* e = <Entry*>malloc(sizeof(Entry))
-    if e == NULL:
-        raise MemoryError()
-    out.cap = end * 2 + 256
-    out.len = 0
-    out.data = <char*>malloc(out.cap)
-    if out.data == NULL:
-        free(e)
-        raise MemoryError()
+    cdef Entry e
+    buf_open(&out, end * 2 + 256)
     try:
         while pos < end:
             pos = varint(s, pos, end, &key)
@@ -282,7 +275,7 @@ def proto_transcode(bytes payload):
                 pos = varint(s, pos, end, &v)
                 if pos < 0 or v > <unsigned long long>(end - pos):
                     return None
-                if proto_entry(s, pos, pos + <Py_ssize_t>v, e) < 0 or write_entry(&out, s, e) < 0:
+                if proto_entry(s, pos, pos + <Py_ssize_t>v, &e) < 0 or write_entry(&out, s, &e) < 0:
                     return None
                 pos += <Py_ssize_t>v
             else:
@@ -292,7 +285,6 @@ def proto_transcode(bytes payload):
         return PyBytes_FromStringAndSize(out.data, out.len)
     finally:
         free(out.data)
-        free(e)
 
 
 # --- avro ---------------------------------------------------------------------------------------
@@ -396,15 +388,8 @@ def avro_transcode(bytes payload, Py_ssize_t start):
     cdef Py_ssize_t end = PyBytes_GET_SIZE(payload), pos = start
     cdef long long count, size, i
     cdef Buf out
-    cdef Entry* e = <Entry*>malloc(sizeof(Entry))
-    if e == NULL:
-        raise MemoryError()
-    out.cap = end * 2 + 256
-    out.len = 0
-    out.data = <char*>malloc(out.cap)
-    if out.data == NULL:
-        free(e)
-        raise MemoryError()
+    cdef Entry e
+    buf_open(&out, end * 2 + 256)
     try:
         while True:
             pos = zigzag(s, pos, end, &count)
@@ -418,12 +403,11 @@ def avro_transcode(bytes payload, Py_ssize_t start):
                 if pos < 0:
                     return None
             for i in range(count):
-                pos = avro_entry(s, pos, end, e)
-                if pos < 0 or write_entry(&out, s, e) < 0:
+                pos = avro_entry(s, pos, end, &e)
+                if pos < 0 or write_entry(&out, s, &e) < 0:
                     return None
         if pos != end:
             return None
         return PyBytes_FromStringAndSize(out.data, out.len)
     finally:
         free(out.data)
-        free(e)

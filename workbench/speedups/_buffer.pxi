@@ -1,6 +1,6 @@
 # A growable output buffer and JSON string escaping, shared by the transcoders (textual include).
 
-from libc.stdlib cimport realloc
+from libc.stdlib cimport malloc, realloc
 from libc.string cimport memcpy
 
 cdef const char* HEX = b"0123456789abcdef"
@@ -10,6 +10,16 @@ cdef struct Buf:
     char* data
     Py_ssize_t len
     Py_ssize_t cap
+
+
+cdef int buf_open(Buf* b, Py_ssize_t cap) except -1:
+    """An empty buffer of ``cap`` bytes (it grows as needed); ``free(b.data)`` when done."""
+    b.cap = cap
+    b.len = 0
+    b.data = <char*>malloc(cap)
+    if b.data == NULL:
+        raise MemoryError()
+    return 0
 
 
 cdef int grow(Buf* b, Py_ssize_t extra) except -1:

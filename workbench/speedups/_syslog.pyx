@@ -14,7 +14,7 @@ validates the lines against the schema with msgspec (which also rejects invalid 
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport free
 from libc.string cimport memcmp, memcpy
 
 cdef enum:
@@ -363,11 +363,7 @@ def transcode(list records):
     cdef bytes rec
     for rec in records:
         total += PyBytes_GET_SIZE(rec)
-    out.cap = total * 2 + 256 * len(records) + 64
-    out.len = 0
-    out.data = <char*>malloc(out.cap)
-    if out.data == NULL:
-        raise MemoryError()
+    buf_open(&out, total * 2 + 256 * len(records) + 64)
     try:
         for rec in records:
             if one(&out, <const unsigned char*>PyBytes_AS_STRING(rec), PyBytes_GET_SIZE(rec)) < 0:
