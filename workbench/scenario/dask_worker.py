@@ -69,6 +69,22 @@ def _die_with_parent() -> Callable[[], None] | None:
     return preexec
 
 
+def component_environ() -> dict[str, str]:
+    """This worker's environment without what Dask's nanny set for the worker itself.
+
+    The nanny sets ``distributed.nanny.pre-spawn-environ`` (``MALLOC_TRIM_THRESHOLD_=65536``,
+    one OpenMP/BLAS thread) for its worker. Inherited by an ingestor or a generator, the malloc
+    setting also pins glibc's mmap threshold, so every large buffer becomes an mmap/munmap pair:
+    the components ran measurably slower on Dask than locally (bench/scale_out.py)."""
+    import dask
+
+    env = dict(os.environ)
+    for name, value in (dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {}).items():
+        if env.get(name) == str(value):
+            env.pop(name)
+    return env
+
+
 async def _read(comp: Component) -> None:
     assert comp.proc.stdout is not None
     while line := await comp.proc.stdout.readline():
@@ -104,6 +120,7 @@ async def start(role: str, name: str, args: list[str], log_dir: str, timeout: fl
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "workbench", *args, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=err, start_new_session=True, preexec_fn=_die_with_parent(),
+            env=component_environ(),
         )  # fmt: skip
     comp = Component(f"{name}@{proc.pid}", role, name, proc, log_path, summary_path=summary_path)
     _TABLE[comp.id] = comp
