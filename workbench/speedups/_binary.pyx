@@ -149,8 +149,31 @@ cdef inline Py_ssize_t varint(const unsigned char* s, Py_ssize_t pos, Py_ssize_t
     return -1
 
 
+cdef inline Py_ssize_t tag(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, int* field, int* wire):
+    """Reads a field tag at pos into field and wire type; the position after it, or -1 when it is
+    truncated or corrupt (field 0 and numbers past 2^29 - 1 are)."""
+    cdef unsigned long long key
+    pos = varint(s, pos, end, &key)
+    if pos < 0 or key >> 3 == 0 or key >> 3 > 536870911:
+        return -1
+    field[0] = <int>(key >> 3)
+    wire[0] = <int>(key & 7)
+    return pos
+
+
+cdef inline Py_ssize_t length(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Py_ssize_t* n):
+    """Reads a length prefix at pos whose bytes fit before end; the position after it, or -1."""
+    cdef unsigned long long v
+    pos = varint(s, pos, end, &v)
+    if pos < 0 or v > <unsigned long long>(end - pos):
+        return -1
+    n[0] = <Py_ssize_t>v
+    return pos
+
+
 cdef Py_ssize_t skip_field(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, int wire):
     cdef unsigned long long v
+    cdef Py_ssize_t n
     if wire == 0:
         return varint(s, pos, end, &v)
     if wire == 1:
@@ -158,15 +181,13 @@ cdef Py_ssize_t skip_field(const unsigned char* s, Py_ssize_t pos, Py_ssize_t en
     if wire == 5:
         return pos + 4 if pos + 4 <= end else -1
     if wire == 2:
-        pos = varint(s, pos, end, &v)
-        if pos < 0 or v > <unsigned long long>(end - pos):
-            return -1
-        return pos + <Py_ssize_t>v
+        pos = length(s, pos, end, &n)
+        return pos + n if pos >= 0 else -1
     return -1  # groups: not in this schema
 
 
 cdef int map_entry(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Entry* e):
-    cdef unsigned long long key, v
+    cdef Py_ssize_t n
     cdef int field, wire
     cdef int i = e.n_attrs
     if i >= MAX_ATTRS:
@@ -174,24 +195,20 @@ cdef int map_entry(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Entry
     e.key_at[i] = e.val_at[i] = pos
     e.key_len[i] = e.val_len[i] = 0
     while pos < end:
-        pos = varint(s, pos, end, &key)
+        pos = tag(s, pos, end, &field, &wire)
         if pos < 0:
             return -1
-        if key >> 3 == 0 or key >> 3 > 536870911:  # field 0 and numbers past 2^29 - 1 are corrupt
-            return -1
-        field = <int>(key >> 3)
-        wire = <int>(key & 7)
         if (field == 1 or field == 2) and wire == 2:
-            pos = varint(s, pos, end, &v)
-            if pos < 0 or v > <unsigned long long>(end - pos):
+            pos = length(s, pos, end, &n)
+            if pos < 0:
                 return -1
             if field == 1:
                 e.key_at[i] = pos
-                e.key_len[i] = <Py_ssize_t>v
+                e.key_len[i] = n
             else:
                 e.val_at[i] = pos
-                e.val_len[i] = <Py_ssize_t>v
-            pos += <Py_ssize_t>v
+                e.val_len[i] = n
+            pos += n
         else:  # anything else in a map entry: protobuf's own handling varies, let it decide
             return -1
     e.n_attrs += 1
@@ -200,17 +217,14 @@ cdef int map_entry(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Entry
 
 cdef int proto_entry(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Entry* e):
     """Parses one LogEntry message into e; -1 when it is not the plain case."""
-    cdef unsigned long long key, v
+    cdef unsigned long long v
+    cdef Py_ssize_t n
     cdef int field, wire
     clear(e)
     while pos < end:
-        pos = varint(s, pos, end, &key)
+        pos = tag(s, pos, end, &field, &wire)
         if pos < 0:
             return -1
-        if key >> 3 == 0 or key >> 3 > 536870911:  # field 0 and numbers past 2^29 - 1 are corrupt
-            return -1
-        field = <int>(key >> 3)
-        wire = <int>(key & 7)
         if field == 1 or field == 2 or field == 11:
             if wire != 0:
                 return -1
@@ -229,21 +243,21 @@ cdef int proto_entry(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Ent
         elif 3 <= field <= 10:
             if wire != 2:
                 return -1
-            pos = varint(s, pos, end, &v)
-            if pos < 0 or v > <unsigned long long>(end - pos):
+            pos = length(s, pos, end, &n)
+            if pos < 0:
                 return -1
             if field <= 5:
                 e.str_at[field - 3] = pos
-                e.str_len[field - 3] = <Py_ssize_t>v
+                e.str_len[field - 3] = n
             elif field <= 8:
                 e.opt_at[field - 6] = pos
-                e.opt_len[field - 6] = <Py_ssize_t>v
+                e.opt_len[field - 6] = n
             elif field == 10:
                 e.opt_at[O_CLIENT] = pos
-                e.opt_len[O_CLIENT] = <Py_ssize_t>v
-            elif map_entry(s, pos, pos + <Py_ssize_t>v, e) < 0:
+                e.opt_len[O_CLIENT] = n
+            elif map_entry(s, pos, pos + n, e) < 0:
                 return -1
-            pos += <Py_ssize_t>v
+            pos += n
         else:
             pos = skip_field(s, pos, end, wire)
             if pos < 0:
@@ -256,28 +270,21 @@ cdef int proto_entry(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Ent
 def proto_transcode(bytes payload):
     """The JSON lines of a serialized LogBatch, or None (see the module docstring)."""
     cdef const unsigned char* s = <const unsigned char*>PyBytes_AS_STRING(payload)
-    cdef Py_ssize_t end = PyBytes_GET_SIZE(payload), pos = 0
-    cdef unsigned long long key, v
+    cdef Py_ssize_t end = PyBytes_GET_SIZE(payload), pos = 0, n
     cdef int field, wire
     cdef Buf out
     cdef Entry e
     buf_open(&out, end * 2 + 256)
     try:
         while pos < end:
-            pos = varint(s, pos, end, &key)
+            pos = tag(s, pos, end, &field, &wire)
             if pos < 0:
                 return None
-            if key >> 3 == 0 or key >> 3 > 536870911:
-                return None
-            field = <int>(key >> 3)
-            wire = <int>(key & 7)
             if field == 1 and wire == 2:
-                pos = varint(s, pos, end, &v)
-                if pos < 0 or v > <unsigned long long>(end - pos):
+                pos = length(s, pos, end, &n)
+                if pos < 0 or proto_entry(s, pos, pos + n, &e) < 0 or write_entry(&out, s, &e) < 0:
                     return None
-                if proto_entry(s, pos, pos + <Py_ssize_t>v, &e) < 0 or write_entry(&out, s, &e) < 0:
-                    return None
-                pos += <Py_ssize_t>v
+                pos += n
             else:
                 pos = skip_field(s, pos, end, wire)
                 if pos < 0:
