@@ -1,7 +1,7 @@
 # A growable output buffer and JSON string escaping, shared by the transcoders (textual include).
 
 from libc.stdlib cimport malloc, realloc
-from libc.string cimport memcpy
+from libc.string cimport memcmp, memcpy
 
 cdef const char* HEX = b"0123456789abcdef"
 
@@ -170,3 +170,155 @@ cdef int put_timestamp(Buf* b, long long micros) except -2:
         t[19] = 90
         put(b, t, 20)
     return 0
+
+
+# --- checks that let a transcoder's line be stored without a second validation -------------
+# Each returns a "no" (-1 or False) for anything it is not sure of; the transcoder then declines
+# the record and the Python path (msgspec validation) decides, so a "no" costs speed, never
+# correctness.
+
+cdef enum:
+    # the limits of schemas/log_entry.schema.json that these checks enforce (see
+    # ``workbench.speedups.ENFORCED_SCHEMA``, compared with the loaded schema at import)
+    MAX_STRING = 256  # service (and at least 1), host, user_id, session_id, trace_id, client_id
+    MAX_MESSAGE = 65536
+    MAX_ATTRIBUTES = 128
+    MAX_ATTRIBUTE_VALUE = 8192
+
+
+cdef Py_ssize_t utf8_chars(const unsigned char* s, Py_ssize_t n):
+    """Code points in ``s``, or -1 when it is not valid UTF-8 as Python decodes it (overlong
+    forms, surrogates and values over U+10FFFF are invalid)."""
+    cdef Py_ssize_t i = 0, count = 0
+    cdef unsigned char c
+    while i < n:
+        c = s[i]
+        if c < 0x80:
+            i += 1
+        elif c < 0xC2:
+            return -1
+        elif c < 0xE0:
+            if i + 1 >= n or s[i + 1] & 0xC0 != 0x80:
+                return -1
+            i += 2
+        elif c < 0xF0:
+            if i + 2 >= n or s[i + 1] & 0xC0 != 0x80 or s[i + 2] & 0xC0 != 0x80:
+                return -1
+            if (c == 0xE0 and s[i + 1] < 0xA0) or (c == 0xED and s[i + 1] >= 0xA0):
+                return -1
+            i += 3
+        elif c < 0xF5:
+            if i + 3 >= n or s[i + 1] & 0xC0 != 0x80 or s[i + 2] & 0xC0 != 0x80 or s[i + 3] & 0xC0 != 0x80:
+                return -1
+            if (c == 0xF0 and s[i + 1] < 0x90) or (c == 0xF4 and s[i + 1] >= 0x90):
+                return -1
+            i += 4
+        else:
+            return -1
+        count += 1
+    return count
+
+
+cdef inline bint text_within(const unsigned char* s, Py_ssize_t n, Py_ssize_t limit):
+    """Valid UTF-8 of at most ``limit`` code points (the schema's maxLength)."""
+    cdef Py_ssize_t chars
+    if n <= limit:  # at most n code points: only the encoding to check
+        return utf8_chars(s, n) >= 0
+    chars = utf8_chars(s, n)
+    return 0 <= chars <= limit
+
+
+cdef inline bint is_level(const unsigned char* s, Py_ssize_t n):
+    """One of the schema's levels, exactly."""
+    if n == 4:
+        return memcmp(s, b"INFO", 4) == 0 or memcmp(s, b"WARN", 4) == 0
+    if n == 5:
+        return memcmp(s, b"TRACE", 5) == 0 or memcmp(s, b"DEBUG", 5) == 0 or memcmp(s, b"ERROR", 5) == 0 \
+            or memcmp(s, b"FATAL", 5) == 0
+    return False
+
+
+cdef inline int digits(const unsigned char* s, Py_ssize_t pos, int n):
+    """The value of n ASCII digits at s[pos], or -1."""
+    cdef int v = 0, i
+    for i in range(n):
+        if not is_digit(s[pos + i]):
+            return -1
+        v = v * 10 + (s[pos + i] - 48)
+    return v
+
+
+cdef inline long long days_from_civil(long long y, long long m, long long d):
+    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm)."""
+    cdef long long era, yoe, doy, doe
+    if m <= 2:
+        y -= 1
+    era = (y if y >= 0 else y - 399) // 400
+    yoe = y - era * 400
+    doy = (153 * (m - 3 if m > 2 else m + 9) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+cdef Py_ssize_t put_rfc3339(Buf* b, const unsigned char* s, Py_ssize_t pos, Py_ssize_t end) except -2:
+    """Read ``YYYY-MM-DDTHH:MM:SS[.f..f](Z|+HH:MM|-HH:MM)`` (1 to 6 fraction digits) at s[pos:]
+    and write it in UTC as msgspec writes a datetime (``...:23Z``, ``...:23.120000Z``). Returns the
+    position after the stamp, or -1 when it is not in that shape or not a real date and time
+    (Feb 30, hour 24, second 60, outside years 1-9999 once in UTC): the caller declines."""
+    cdef int year, month, day, hour, minute, second, frac = 0, nfrac = 0, oh, om, dim
+    cdef long long micros
+    cdef Py_ssize_t i
+    if pos + 20 > end:
+        return -1
+    if s[pos + 4] != 45 or s[pos + 7] != 45 or s[pos + 10] != 84 or s[pos + 13] != 58 or s[pos + 16] != 58:
+        return -1
+    year = digits(s, pos, 4)
+    month = digits(s, pos + 5, 2)
+    day = digits(s, pos + 8, 2)
+    hour = digits(s, pos + 11, 2)
+    minute = digits(s, pos + 14, 2)
+    second = digits(s, pos + 17, 2)
+    if year < 1 or month < 1 or month > 12 or day < 1 or hour < 0 or hour > 23 or minute < 0 \
+            or minute > 59 or second < 0 or second > 59:
+        return -1
+    if month == 2:
+        dim = 29 if (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)) else 28
+    elif month == 4 or month == 6 or month == 9 or month == 11:
+        dim = 30
+    else:
+        dim = 31
+    if day > dim:
+        return -1
+    i = pos + 19
+    if s[i] == 46:
+        i += 1
+        while i < end and is_digit(s[i]):
+            if nfrac == 6:
+                return -1
+            frac = frac * 10 + (s[i] - 48)
+            nfrac += 1
+            i += 1
+        if nfrac == 0:
+            return -1
+        while nfrac < 6:
+            frac *= 10
+            nfrac += 1
+    micros = ((days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second) * 1000000
+              + frac)
+    if i < end and s[i] == 90:
+        i += 1
+    elif i + 6 <= end and (s[i] == 43 or s[i] == 45) and s[i + 3] == 58:
+        oh = digits(s, i + 1, 2)
+        om = digits(s, i + 4, 2)
+        if oh < 0 or oh > 23 or om < 0 or om > 59:
+            return -1
+        if s[i] == 43:
+            micros -= (oh * 3600 + om * 60) * 1000000LL
+        else:
+            micros += (oh * 3600 + om * 60) * 1000000LL
+        i += 6
+    else:
+        return -1
+    if put_timestamp(b, micros) < 0:
+        return -1
+    return i
