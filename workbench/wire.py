@@ -35,10 +35,12 @@ from workbench.codecs.journald import split_export_stream
 from workbench.errors import FramingError
 
 _octet_frames: Callable[[bytes, int], tuple[list[bytes], int]] | None
+_stored_octet: Callable[[bytes, int, bytes], tuple[bytes, int, int]] | None
 try:
     from workbench.speedups._syslog import octet_frames as _octet_frames
+    from workbench.speedups._syslog import stored_octet as _stored_octet
 except ImportError:  # not compiled: the Python loop splits every frame
-    _octet_frames = None
+    _octet_frames = _stored_octet = None
 
 MAGIC = b"LOGWB/1 "
 MAX_HEADER_BYTES = 512
@@ -284,6 +286,20 @@ class OctetSplitter(Splitter):
 
     def pending_bytes(self) -> int:
         return len(self.buffer) + (self._skipped if self._skip else 0)
+
+    def take_stored(self, data: bytes, end: bytes) -> tuple[bytes, int, bytes]:
+        """The leading frames of what is buffered plus ``data`` that the compiled RFC 5424
+        transcoder takes, as stored lines ending with ``end`` (framing, decoding and the schema
+        checks in one C call): (lines, count, the bytes left to ``feed``). Nothing is taken while
+        an over-long message is being skipped, nor without the compiled module."""
+        if self._skip or _stored_octet is None or not data:
+            return b"", 0, data
+        buf = self.buffer + data if self.buffer else data
+        lines, count, pos = _stored_octet(buf, self.max_line_bytes, end)
+        if not count:
+            return b"", 0, data
+        self.buffer = b""
+        return lines, count, buf[pos:]
 
     def feed(self, data: bytes) -> list[bytes]:
         if self._skip:

@@ -32,6 +32,7 @@ from workbench.codecs import timeparse
 from workbench.codecs.base import (
     ENCODING,
     MALFORMED,
+    STORE_DIRECT,
     Decoded,
     RecordError,
     merge_errors,
@@ -41,10 +42,14 @@ from workbench.codecs.base import (
 )
 
 _transcode: Callable[[list[bytes]], bytes | None] | None
+_stored_lines: Callable[[bytes, bytes], tuple[bytes, int] | None] | None
+_stored_octet: Callable[[bytes, int, bytes], tuple[bytes, int, int]] | None
 try:
+    from workbench.speedups._syslog import stored_lines as _stored_lines
+    from workbench.speedups._syslog import stored_octet as _stored_octet
     from workbench.speedups._syslog import transcode as _transcode
 except ImportError:  # not compiled (no C compiler): the Python parser does it all
-    _transcode = None
+    _transcode = _stored_lines = _stored_octet = None
 
 SD_ID_FIELDS = "log@32473"
 SD_ID_ATTRS = "attr@32473"
@@ -279,6 +284,16 @@ class SyslogCodec:
                 raws.append(raw)
                 indexes.append(i)
         return merge_errors(validate(parsed, raws, indexes=indexes), errors)
+
+    def stored(self, payload: bytes, end: bytes) -> tuple[bytes, int] | None:
+        """The payload's stored lines, each ending with ``end``, written and checked against the
+        schema in C (``base.STORE_DIRECT``): (lines, count); None when any message is declined."""
+        if not (self.fast and STORE_DIRECT) or _stored_lines is None or _stored_octet is None:
+            return None
+        if _OCTET_COUNTED.match(payload):
+            lines, count, pos = _stored_octet(payload, len(payload), end)
+            return (lines, count) if not payload[pos:].strip(b"\r\n") else None
+        return _stored_lines(payload, end)
 
     def _decode_fast(self, records: list[bytes]) -> Decoded | None:
         """The compiled transcoder and one msgspec validation; None sends the batch to the parser."""

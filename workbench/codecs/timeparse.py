@@ -27,9 +27,9 @@ def parse_iso(text: str) -> dt.datetime | None:
     """RFC 3339 / ISO 8601 to an aware UTC datetime; None when it is not one."""
     try:
         ts = dt.datetime.fromisoformat(text)
-    except ValueError:
+        return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: before year 1 or after 9999 once in UTC
         return None
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 def parse_bsd(text: str, now: dt.datetime) -> dt.datetime | None:

@@ -27,6 +27,7 @@ from workbench.codecs.avro import AvroCodec
 from workbench.codecs.base import (
     INVALID,
     MALFORMED,
+    STORE_DIRECT,
     UNKNOWN_SCHEMA,
     Decoded,
     RecordError,
@@ -169,6 +170,15 @@ class Codecs:
         out.errors = keep
         return out
 
+    def stored(self, header: wire.Header, payload: bytes, end: bytes) -> tuple[bytes, int] | None:
+        """A payload's stored lines, each ending with ``end``, written and checked against the
+        schema by a compiled transcoder (``STORE_DIRECT``): (lines, count). None when it declines
+        any record (or is not compiled): decode the payload."""
+        if header.schema_id not in (None, 0):
+            return None
+        stored = getattr(getattr(self, header.format, None), "stored", None)
+        return stored(payload, end) if stored is not None else None
+
     def decode_frame(self, header: wire.Header, payload: bytes) -> Decoded:
         fmt = header.format
         if fmt == "proto":
@@ -287,6 +297,7 @@ class Session:
         self.splitter: wire.Splitter | None = None
         self._head = b""
         self.frames_in = 0
+        self._direct = False  # payloads go to the compiled transcoders first (Codecs.stored)
 
     @property
     def fmt(self) -> str:
@@ -302,6 +313,12 @@ class Session:
             data, self._head = self._head[wire.header_length(self._head) :], b""
             self.header = header
             self.splitter = wire.splitter_for(header, self.w.max_line_bytes, self.w.max_frame_bytes)
+            self._direct = STORE_DIRECT and header.format != "journald"
+        if self._direct and isinstance(self.splitter, wire.OctetSplitter):
+            # syslog's own framing: splitting, transcoding and checks in one C call per read
+            lines, count, data = self.splitter.take_stored(data, self._end())
+            if count:
+                self._process([], (lines, count))
         try:
             payloads = self.splitter.feed(data)
         except wire.BrokenStreamError as exc:
@@ -320,36 +337,73 @@ class Session:
             self._head = b""
         self._process(self.splitter.finish())
 
-    def _process(self, payloads: list[bytes]) -> None:
+    def _end(self) -> bytes:
+        """How each stored line of this read ends: the batch's fields, then ``}\\n``."""
+        return stored_suffix(time.time(), self.fmt, self.transport, self.peer)
+
+    def _process(self, payloads: list[bytes], stored: tuple[bytes, int] | None = None) -> None:
+        """Decode payloads (and take lines ``stored`` already) into batches for the writer."""
         splitter, header = self.splitter, self.header
         assert splitter is not None and header is not None
         if splitter.errors:
             self.w.rejects.record(splitter.errors, header.format, self.transport, self.peer)
             splitter.errors = []
-        if not payloads:
+        if not payloads and stored is None:
             return
         t0 = time.perf_counter()
         w = self.w
+        fmt = header.format
+        # runs of consecutive payloads, stored directly or decoded, batched in their order
+        runs: list[tuple[bool, list[Any]]] = [(True, [stored])] if stored is not None else []
+        end = self._end() if self._direct and payloads and header.framing != "octet" else None
+        for payload in payloads:
+            got = w.codecs.stored(header, payload, end) if end is not None else None
+            item = payload if got is None else got
+            if runs and runs[-1][0] == (got is not None):
+                runs[-1][1].append(item)
+            else:
+                runs.append((got is not None, [item]))
+        batches = []
+        for direct, items in runs:
+            if direct:
+                data = items[0][0] if len(items) == 1 else b"".join(lines for lines, _ in items)
+                w.metrics.sample(
+                    fmt, data[data.rfind(b"\n", 0, len(data) - 1) + 1 :].decode("utf-8", "replace")
+                )
+                batches.append(Batch(data, sum(n for _, n in items), fmt, self.transport, self.host, 0.0))
+            elif batch := make_batch(
+                w, self._decode(header, items), fmt, self.transport, self.peer, self.host, t0
+            ):
+                batches.append(batch)
+        on_written = None
+        if header.ack:
+            self.frames_in += len(payloads)
+            acked = self.frames_in
+            on_written = lambda: self.reply(wire.ack_line(acked))  # noqa: E731
+            if not batches:
+                batches.append(Batch(b"", 0, fmt, self.transport, self.host, 0.0))
+            batches[-1].on_written = on_written
+        if batches:
+            batches[-1].seconds = time.perf_counter() - t0
+        for batch in batches:
+            if not w.submit(batch) and batch.on_written is not None:
+                batch.on_written()  # dropped under --overflow drop: counted; the sender is told it is done
+
+    def _decode(self, header: wire.Header, payloads: list[bytes]) -> Decoded:
+        codecs = self.w.codecs
         if header.framing == "lines":
             decoded = Decoded()
             for chunk in payloads:
                 decoded.extend(
-                    w.codecs.decode_lines_chunk(header.format, chunk, header.detected, header.schema_id)
+                    codecs.decode_lines_chunk(header.format, chunk, header.detected, header.schema_id)
                 )
-        elif header.framing == "octet":
-            decoded = w.codecs.syslog.decode_records(payloads)
-        else:
-            decoded = Decoded()
-            for payload in payloads:
-                decoded.extend(w.codecs.decode_frame(header, payload))
-        on_written = None
-        if header.ack:
-            self.frames_in += len(payloads)
-            frames = self.frames_in
-            on_written = lambda: self.reply(wire.ack_line(frames))  # noqa: E731
-        batch = make_batch(w, decoded, header.format, self.transport, self.peer, self.host, t0, on_written)
-        if batch is not None and not w.submit(batch) and on_written is not None:
-            on_written()  # dropped under --overflow drop: counted; the sender is told it is done
+            return decoded
+        if header.framing == "octet":
+            return codecs.syslog.decode_records(payloads)
+        decoded = Decoded()
+        for payload in payloads:
+            decoded.extend(codecs.decode_frame(header, payload))
+        return decoded
 
 
 def decode_datagram(codecs: Codecs, data: bytes) -> tuple[str, Decoded]:

@@ -1,16 +1,19 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """RFC 5424 messages straight to stored JSON lines, in C (compiled with Cython).
 
-``transcode(records)`` reads a list of messages (each one ``bytes``, framing removed) and
-writes, for each, the JSON line that the Python path (``workbench.codecs.syslog``) would decode
-it into and ``normalise`` would store, with the same mapping (see that module's docstring). It
-returns the lines, or ``None`` as soon as one message is not in the shape handled here, and the caller then runs the
-Python path on the whole batch. The shape handled: an RFC 5424 header of printable ASCII
-without ``"`` or backslash, a timestamp with ``Z`` or ``+00:00`` and 0, 3 or 6 fractional
-digits, structured data whose names and values hold no backslash, ``seq`` of at most 20 digits
-(leading zeros dropped) and 18 significant ones, each entry field and attribute name at most once (and no
-attribute named like the header's ``syslog.*`` ones), at most 128 attributes. The caller
-validates the lines against the schema with msgspec (which also rejects invalid UTF-8).
+For each message this writes the JSON line that the Python path (``workbench.codecs.syslog``)
+would decode it into and ``normalise`` would store, with the same mapping (see that module's
+docstring), checked against the schema on the way (``_buffer.pxi``). ``transcode(records)`` does
+it for a list of messages (framing removed) and returns the lines, or ``None`` as soon as one
+message is declined (the caller then runs the Python path on the whole batch);
+``stored_lines`` and ``stored_octet`` do it for a newline-separated payload and for an
+octet-counted stream, ending each line with the ingestor's stored fields.
+
+The shape handled: an RFC 5424 header of printable ASCII without ``"`` or backslash, an RFC 3339
+timestamp with 0 to 6 fractional digits (any offset, written in UTC), structured data whose
+names and values hold no backslash, ``seq`` of at most 20 digits (leading zeros dropped) and 18
+significant ones, each entry field and attribute name at most once (and no attribute named like
+the header's ``syslog.*`` ones), text within the schema's limits, at most 128 attributes in all.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
@@ -18,7 +21,6 @@ from libc.stdlib cimport free
 from libc.string cimport memcmp, memcpy
 
 cdef enum:
-    MAX_ATTRS = 128  # the schema's maxProperties
     # entry fields carried by the log@32473 element
     F_LEVEL = 0
     F_USER = 1
@@ -120,15 +122,17 @@ cdef bint unique_keys(const unsigned char* s, Py_ssize_t (*attrs)[6], int n):
     return True
 
 
-cdef int one(Buf* out, const unsigned char* s, Py_ssize_t end) except -2:
-    """Append one message's JSON line; 0 when done, -1 when the message is not in the handled shape."""
-    cdef Py_ssize_t pos = 0, i, j, ts0, ts1, host0, host1, app0, app1, proc0, proc1, msgid0, msgid1
+cdef int one(Buf* out, const unsigned char* s, Py_ssize_t end, const char* tail, Py_ssize_t ntail) except -2:
+    """Append one message's JSON line ending with ``tail`` (``}\\n``, or the stored fields and
+    ``}\\n``); 0 when done, -1 when the message is not in the handled shape or would break the
+    schema: the caller then drops what was appended."""
+    cdef Py_ssize_t pos = 0, i, j, host0, host1, app0, app1, proc0, proc1, msgid0, msgid1
     cdef Py_ssize_t id0, id1, name0, name1, val0, val1, msg0 = -1
     cdef int pri = 0, digits = 0, f, kind
     cdef Py_ssize_t fstart[N_FIELDS]
     cdef Py_ssize_t fend[N_FIELDS]
     # attributes: (sd-id start, sd-id end or -1 for none, name start, name end, value start, value end)
-    cdef Py_ssize_t attrs[MAX_ATTRS][6]
+    cdef Py_ssize_t attrs[MAX_ATTRIBUTES][6]
     cdef int n = 0
     for f in range(N_FIELDS):
         fstart[f] = -1
@@ -145,38 +149,10 @@ cdef int one(Buf* out, const unsigned char* s, Py_ssize_t end) except -2:
     if digits == 0 or pri > 191 or pos + 3 > end or s[pos] != 62 or s[pos + 1] != 49 or s[pos + 2] != 32:
         return -1
     pos += 3
-    # TIMESTAMP: YYYY-MM-DDTHH:MM:SS[.fff|.ffffff](Z|+00:00|-00:00)
-    ts0 = pos
-    if pos + 20 > end:
-        return -1
-    for i in range(19):
-        if i in (4, 7):
-            if s[pos + i] != 45:
-                return -1
-        elif i == 10:
-            if s[pos + i] != 84:
-                return -1
-        elif i in (13, 16):
-            if s[pos + i] != 58:
-                return -1
-        elif not is_digit(s[pos + i]):
-            return -1
-    pos += 19
-    if s[pos] == 46:
-        i = pos + 1
-        while i < end and is_digit(s[i]):
-            i += 1
-        if i - pos - 1 != 3 and i - pos - 1 != 6:
-            return -1
-        pos = i
-    ts1 = pos
-    if pos < end and s[pos] == 90:
-        pos += 1
-    elif pos + 6 <= end and (s[pos] == 43 or s[pos] == 45) and memcmp(s + pos + 1, b"00:00", 5) == 0:
-        pos += 6
-    else:
-        return -1
-    if pos >= end or s[pos] != 32:
+    # TIMESTAMP, written in UTC as the line's first field (the caller drops the line on -1)
+    put(out, b'{"timestamp":"', 14)
+    pos = put_rfc3339(out, s, pos, end)
+    if pos < 0 or pos >= end or s[pos] != 32:
         return -1
     pos += 1
     # HOSTNAME APP-NAME PROCID MSGID
@@ -233,10 +209,15 @@ cdef int one(Buf* out, const unsigned char* s, Py_ssize_t end) except -2:
                 if f >= 0:
                     if fstart[f] >= 0:
                         return -1
+                    if f == F_LEVEL:
+                        if not is_level(s + val0, val1 - val0):
+                            return -1
+                    elif f != F_SEQ and not text_within(s + val0, val1 - val0, MAX_STRING):
+                        return -1
                     fstart[f] = val0
                     fend[f] = val1
                     continue
-                if n >= MAX_ATTRS:
+                if n >= MAX_ATTRIBUTES or not text_within(s + val0, val1 - val0, MAX_ATTRIBUTE_VALUE):
                     return -1
                 attrs[n][0] = id0 if kind != 2 else -1
                 attrs[n][1] = id1
@@ -257,6 +238,8 @@ cdef int one(Buf* out, const unsigned char* s, Py_ssize_t end) except -2:
         msg0 = pos + 1
         if end - msg0 >= 3 and s[msg0] == 0xEF and s[msg0 + 1] == 0xBB and s[msg0 + 2] == 0xBF:
             msg0 += 3
+        if not text_within(s + msg0, end - msg0, MAX_MESSAGE):
+            return -1
     if n and not unique_keys(s, attrs, n):
         return -1
     # seq: at most 20 digits as the parser takes them (senders pad to a fixed width), of which at
@@ -273,12 +256,10 @@ cdef int one(Buf* out, const unsigned char* s, Py_ssize_t end) except -2:
         if fend[F_SEQ] - fstart[F_SEQ] > 18:
             return -1
 
-    # the JSON line, fields in LogEntry's order
-    put(out, b'{"timestamp":"', 14)
-    put(out, <const char*>s + ts0, ts1 - ts0)
-    put(out, b'Z","level":"', 12)
+    # the rest of the JSON line, fields in LogEntry's order
+    put(out, b'","level":"', 11)
     if fstart[F_LEVEL] >= 0:
-        put_escaped(out, s + fstart[F_LEVEL], fend[F_LEVEL] - fstart[F_LEVEL])
+        put(out, <const char*>s + fstart[F_LEVEL], fend[F_LEVEL] - fstart[F_LEVEL])
     else:
         puts(out, level_name(pri & 7))
     put(out, b'","service":"', 13)
@@ -306,6 +287,8 @@ cdef int one(Buf* out, const unsigned char* s, Py_ssize_t end) except -2:
     cdef bint msgid = not (msgid1 - msgid0 == 1 and s[msgid0] == 45)
     cdef int facility = pri >> 3
     cdef char sep = 123  # {
+    if n + procid + msgid + (facility != 1) > MAX_ATTRIBUTES:
+        return -1
     if procid or msgid or n or facility != 1:
         put(out, b',"attributes":', 14)
         if procid:
@@ -352,7 +335,7 @@ cdef int one(Buf* out, const unsigned char* s, Py_ssize_t end) except -2:
     if fstart[F_SEQ] >= 0:
         put(out, b',"seq":', 7)
         put(out, <const char*>s + fstart[F_SEQ], fend[F_SEQ] - fstart[F_SEQ])
-    put(out, b"}\n", 2)
+    put(out, tail, ntail)
     return 0
 
 
@@ -366,9 +349,78 @@ def transcode(list records):
     buf_open(&out, total * 2 + 256 * len(records) + 64)
     try:
         for rec in records:
-            if one(&out, <const unsigned char*>PyBytes_AS_STRING(rec), PyBytes_GET_SIZE(rec)) < 0:
+            if one(&out, <const unsigned char*>PyBytes_AS_STRING(rec), PyBytes_GET_SIZE(rec), b"}\n", 2) < 0:
                 return None
         return PyBytes_FromStringAndSize(out.data, out.len)
+    finally:
+        free(out.data)
+
+
+def stored_lines(bytes chunk, bytes end):
+    """(stored lines, count) of a payload of newline-separated messages, each line ending with
+    ``end``; None when any message is declined. Blank lines are skipped, a CR before LF dropped."""
+    cdef const unsigned char* s = <const unsigned char*>PyBytes_AS_STRING(chunk)
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(chunk), pos = 0, stop, j
+    cdef const char* tail = PyBytes_AS_STRING(end)
+    cdef Py_ssize_t ntail = PyBytes_GET_SIZE(end)
+    cdef Py_ssize_t count = 0
+    cdef Buf out
+    buf_open(&out, size * 2 + 64)
+    try:
+        while pos < size:
+            stop = pos
+            while stop < size and s[stop] != 10:
+                stop += 1
+            j = pos
+            while j < stop and (s[j] == 32 or s[j] == 9 or s[j] == 13 or s[j] == 11 or s[j] == 12):
+                j += 1
+            if j < stop:  # not blank (one() drops the trailing CR)
+                if one(&out, s + pos, stop - pos, tail, ntail) < 0:
+                    return None
+                count += 1
+            pos = stop + 1
+        return PyBytes_FromStringAndSize(out.data, out.len), count
+    finally:
+        free(out.data)
+
+
+def stored_octet(bytes buf, Py_ssize_t max_length, bytes end):
+    """(stored lines, count, position reached) of RFC 6587 octet-counted frames from the start of
+    ``buf``, each line ending with ``end``.
+
+    Stops before the first frame that is incomplete, over ``max_length``, not ``LEN SP`` or a
+    message the transcoder declines (CR/LF between frames skipped): the splitter and the Python
+    path take over there, with their limits, errors and rejections.
+    """
+    cdef const unsigned char* s = <const unsigned char*>PyBytes_AS_STRING(buf)
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(buf), pos, frame = 0, i, length, start, mark
+    cdef const char* tail = PyBytes_AS_STRING(end)
+    cdef Py_ssize_t ntail = PyBytes_GET_SIZE(end)
+    cdef Py_ssize_t count = 0
+    cdef Buf out
+    buf_open(&out, size * 2 + 64)
+    try:
+        while True:
+            i = frame
+            while i < size and (s[i] == 10 or s[i] == 13):
+                i += 1
+            pos = i
+            length = 0
+            while i < size and i - pos < 10 and is_digit(s[i]):
+                length = length * 10 + (s[i] - 48)
+                i += 1
+            if i == pos or i >= size or s[i] != 32 or length > max_length:
+                break
+            start = i + 1
+            if start + length > size:
+                break
+            mark = out.len
+            if one(&out, s + start, length, tail, ntail) < 0:
+                out.len = mark
+                break
+            count += 1
+            frame = start + length
+        return PyBytes_FromStringAndSize(out.data, out.len), count, frame
     finally:
         free(out.data)
 

@@ -21,6 +21,7 @@ from workbench import model, speedups, wire
 from workbench.codecs.syslog import SyslogCodec, split_octet_counted
 from workbench.errors import FramingError
 from workbench.ingestor.decoding import normalise
+from workbench.speedups import _syslog
 
 FAST = SyslogCodec(fast=True)
 SLOW = SyslogCodec(fast=False)
@@ -28,14 +29,37 @@ NOW = dt.datetime(2025, 7, 1, 12, 0, tzinfo=dt.UTC)
 LINES = msgspec.json.Decoder(model.LogEntry)
 
 
+# how the ingestor ends each stored line (``decoding.stored_suffix``)
+END = b',"received_at":"2025-07-01T12:00:00Z","format":"syslog","transport":"tls","peer":"127.0.0.1:9"}\n'
+
+
 def both(records: list[bytes]) -> tuple[object, object]:
     fast, slow = FAST.decode_records(records, NOW), SLOW.decode_records(records, NOW)
     assert fast.entries == slow.entries
     assert [(e.index, e.reason) for e in fast.errors] == [(e.index, e.reason) for e in slow.errors]
-    if fast.jsonl is not None:  # what is stored: one line per entry, decoding to the same entry
-        assert fast.jsonl.count(b"\n") == len(fast.entries)
-        assert LINES.decode_lines(fast.jsonl) == slow.entries
+    if fast.jsonl is not None:  # what is stored: byte for byte what normalise writes
+        assert fast.jsonl == normalise(slow.entries)
+    stored_both_ways(records)
     return fast, slow
+
+
+def python_stored(records: list[bytes]) -> bytes | None:
+    """What the ingestor stores of these messages through the parser; None when it rejects one."""
+    slow = SLOW.decode_records(records, NOW)
+    return None if slow.errors else normalise(slow.entries).replace(b"}\n", END)
+
+
+def stored_both_ways(records: list[bytes]) -> None:
+    """The ingestor's direct paths (no msgspec after them) store only what the parser would store,
+    byte for byte: newline-separated, and octet-counted up to the first declined frame."""
+    if not any(b"\n" in r.rstrip(b"\r\n") for r in records):
+        got = _syslog.stored_lines(b"".join(r.rstrip(b"\r\n") + b"\n" for r in records), END)
+        if got is not None:
+            assert got == (python_stored(records), len(records))
+    frames = [b"%d %s" % (len(r), r) for r in records]
+    lines, count, pos = _syslog.stored_octet(b"".join(frames), 1 << 20, END)
+    assert pos == sum(len(f) for f in frames[:count])
+    assert lines == (python_stored(records[:count]) if count else b"")
 
 
 def test_the_transcoders_are_compiled() -> None:
@@ -78,15 +102,40 @@ def test_golden_messages_take_the_fast_path_and_match_the_parser(record: bytes) 
     assert fast.jsonl is not None and fast.errors == [], record  # type: ignore[attr-defined]
 
 
-def test_the_stored_lines_are_byte_for_byte_what_normalise_writes() -> None:
-    fast, slow = both([GOLDEN[0], GOLDEN[1], GOLDEN[5]])  # (3 fractional digits stay 3: same instant)
-    assert fast.jsonl == normalise(slow.entries)  # type: ignore[attr-defined]
+def test_golden_messages_are_stored_directly_in_one_c_call() -> None:
+    payload = b"".join(r.rstrip(b"\r\n") + b"\n" for r in GOLDEN)
+    assert _syslog.stored_lines(payload, END) == (python_stored(GOLDEN), len(GOLDEN))
+    stream = b"".join(b"%d %s\r\n" % (len(r), r) for r in GOLDEN)  # a trailer after each frame, too
+    assert _syslog.stored_octet(stream, 1 << 20, END) == (python_stored(GOLDEN), len(GOLDEN), len(stream) - 2)
+
+
+def test_the_codec_stores_directly_only_while_the_checks_enforce_the_schema(monkeypatch) -> None:
+    payload = b"".join(b"%d %s" % (len(r), r) for r in GOLDEN[:3])
+    assert FAST.stored(payload, END) == (python_stored(GOLDEN[:3]), 3)
+    assert SLOW.stored(payload, END) is None
+    monkeypatch.setattr("workbench.codecs.syslog.STORE_DIRECT", False)
+    assert FAST.stored(payload, END) is None
+
+
+OFFSETS = [  # taken: written in UTC, as the parser does
+    b"<14>1 2025-06-30T21:00:00+02:00 h s - - - an offset other than UTC",
+    b"<14>1 2025-01-01T01:30:00.5+05:30 h s - - - half an hour, one fractional digit",
+    b"<14>1 2025-06-30T21:00:00.1234Z h s - - - four fractional digits",
+    b"<14>1 2025-06-30T21:00:00.000Z h s - - - a zero fraction is not written",
+]
+
+
+@pytest.mark.parametrize("record", OFFSETS, ids=range(len(OFFSETS)))
+def test_any_rfc3339_offset_is_taken_and_stored_in_utc(record: bytes) -> None:
+    fast, _ = both([record])
+    assert fast.jsonl is not None  # type: ignore[attr-defined]
+    assert b'00Z"' in fast.jsonl or b'0Z"' in fast.jsonl  # type: ignore[attr-defined]
 
 
 DECLINED = [
-    b"<14>1 2025-06-30T21:00:00+02:00 h s - - - an offset other than UTC",
     b"<14>1 - h s - - - no timestamp (the receiver's time)",
-    b"<14>1 2025-06-30T21:00:00.1234Z h s - - - four fractional digits",
+    b"<14>1 2025-06-30T21:00:00.1234567Z h s - - - seven fractional digits",
+    b"<14>1 2025-06-30t21:00:00z h s - - - lower-case t and z",
     b'<14>1 2025-06-30T21:00:00Z h s - - [a@1 k="esc\\"aped"] an escape in SD',
     b'<14>1 2025-06-30T21:00:00Z h s - - [log@32473 seq="0000000000000000000123"] seq over 20 digits',
     b'<14>1 2025-06-30T21:00:00Z h s - - [log@32473 user_id="a" user_id="b"] a field twice',
@@ -100,8 +149,20 @@ def test_shapes_the_transcoder_declines_still_decode_through_the_parser(record: 
     assert fast.jsonl is None and fast.entries == slow.entries  # type: ignore[attr-defined]
 
 
-REJECTED = [
+REJECTED = [  # the checks decline them (the parser then rejects them, as the schema does)
     b"<14>1 2025-13-30T21:00:00Z h s - - - month 13",
+    b"<14>1 2025-02-29T21:00:00Z h s - - - February 29 of a common year",
+    b"<14>1 2025-06-30T24:00:00Z h s - - - hour 24",
+    b"<14>1 2025-06-30T21:00:60Z h s - - - second 60",
+    b"<14>1 0001-01-01T00:30:00+01:00 h s - - - before year 1 in UTC",
+    b"<14>1 2025-06-30T21:00:00Z h s - - - overlong UTF-8 \xc0\xaf",
+    b"<14>1 2025-06-30T21:00:00Z h s - - - a surrogate \xed\xa0\x80",
+    b"<14>1 2025-06-30T21:00:00Z h s - - - " + b"x" * 65537,
+    b'<14>1 2025-06-30T21:00:00Z h s - - [log@32473 user_id="' + b"u" * 257 + b'"] user_id too long',
+    b'<14>1 2025-06-30T21:00:00Z h s - - [a@1 k="' + b"v" * 8193 + b'"] attribute too long',
+    b"<14>1 2025-06-30T21:00:00Z h s 1 2 ["
+    + b"".join(b'a@1 k%d="v"' % i if not i else b' k%d="v"' % i for i in range(127))
+    + b"] 127 attributes, procid, msgid: 129",
     b'<14>1 2025-06-30T21:00:00Z h s - - [log@32473 level="LOUD"] a level that is not one',
     b"<14>1 2025-06-30T21:00:00Z h s - - - invalid UTF-8 \xff\xfe",
     b"<192>1 2025-06-30T21:00:00Z h s - - - PRI over 191",
