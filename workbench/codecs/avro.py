@@ -26,6 +26,7 @@ from workbench import schemas
 from workbench.codecs.base import (
     ENCODING,
     MALFORMED,
+    STORE_DIRECT,
     UNKNOWN_SCHEMA,
     Decoded,
     RecordError,
@@ -34,7 +35,7 @@ from workbench.codecs.base import (
     validated_lines,
 )
 
-_transcode: Callable[[bytes, int], bytes | None] | None
+_transcode: Callable[[bytes, int, bytes], tuple[bytes, int] | None] | None
 try:
     from workbench.speedups._binary import avro_transcode as _transcode
 except ImportError:  # not compiled: fastavro does it all
@@ -104,6 +105,17 @@ class AvroCodec:
         fastavro.schemaless_writer(buf, self._writers[self.schema_id], records)
         return buf.getvalue()
 
+    def stored(self, payload: bytes, end: bytes) -> tuple[bytes, int] | None:
+        """The array's stored lines, each ending with ``end``, written and checked against the
+        schema in C (``base.STORE_DIRECT``) for the bundled record: (lines, count); None when any
+        record is declined or another schema wrote it."""
+        if not STORE_DIRECT or len(payload) < _HEADER.size or payload[0] != MAGIC:
+            return None
+        if _HEADER.unpack_from(payload)[1] not in self._plain:
+            return None
+        assert _transcode is not None
+        return _transcode(payload, _HEADER.size, end)
+
     def decode(self, payload: bytes) -> Decoded:
         if len(payload) < _HEADER.size or payload[0] != MAGIC:
             detail = "payload does not start with the magic byte 0 and a 4-byte schema id"
@@ -115,7 +127,8 @@ class AvroCodec:
             return Decoded(errors=[RecordError(0, UNKNOWN_SCHEMA, detail, payload[:4096])])
         if schema_id in self._plain:
             assert _transcode is not None
-            done = validated_lines(_transcode(payload, _HEADER.size))
+            lines = _transcode(payload, _HEADER.size, b"}\n")
+            done = validated_lines(lines[0] if lines else None)
             if done is not None:
                 return done
         body = io.BytesIO(payload)

@@ -22,6 +22,7 @@ from workbench.codecs.base import (
     ENCODING,
     INVALID,
     MALFORMED,
+    STORE_DIRECT,
     Decoded,
     RecordError,
     merge_errors,
@@ -29,7 +30,7 @@ from workbench.codecs.base import (
     validated_lines,
 )
 
-_transcode: Callable[[bytes], bytes | None] | None
+_transcode: Callable[[bytes, bytes], tuple[bytes, int] | None] | None
 try:
     from workbench.speedups._binary import proto_transcode as _transcode
 except ImportError:  # not compiled: protobuf's decoder and the Python loop below do it all
@@ -66,10 +67,18 @@ class ProtoCodec:
     def __init__(self, fast: bool = True) -> None:
         self.fast = fast and _transcode is not None
 
+    def stored(self, payload: bytes, end: bytes) -> tuple[bytes, int] | None:
+        """The batch's stored lines, each ending with ``end``, written and checked against the
+        schema in C (``base.STORE_DIRECT``): (lines, count); None when any entry is declined."""
+        if not (self.fast and STORE_DIRECT):
+            return None
+        assert _transcode is not None
+        return _transcode(payload, end)
+
     def decode(self, payload: bytes) -> Decoded:
         if self.fast:
             assert _transcode is not None
-            done = validated_lines(_transcode(payload))
+            done = validated_lines(lines[0] if (lines := _transcode(payload, b"}\n")) else None)
             if done is not None:
                 return done
         try:

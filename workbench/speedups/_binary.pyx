@@ -1,15 +1,14 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """Protobuf ``LogBatch`` and Avro arrays of the bundled ``LogEntry`` straight to stored JSON lines.
 
-``proto_transcode(payload)`` reads a serialized ``LogBatch`` (``schemas/log.proto``) and
-``avro_transcode(payload, start)`` the Avro binary array of ``schemas/log_entry.avsc`` records
-from ``start``; each returns the JSON lines that decoding with protobuf / fastavro and
-``normalise`` would store, or ``None`` as soon as something is outside the plain case, and the
-caller then runs the library decoder on the whole payload (which says which entry is bad and
-why). The plain case: well-formed wire data, levels that name a level, timestamps within years
-1-9999, each attribute name once, at most 128 attributes. Strings are copied as they are: the
-caller validates the lines with msgspec, which rejects invalid UTF-8 and anything the schema
-does not admit.
+``proto_transcode(payload, end_line)`` reads a serialized ``LogBatch`` (``schemas/log.proto``)
+and ``avro_transcode(payload, start, end_line)`` the Avro binary array of
+``schemas/log_entry.avsc`` records from ``start``; each returns (the JSON lines that decoding with
+protobuf / fastavro and ``normalise`` would store, each ending with ``end_line``, their count),
+or ``None`` as soon as something is outside the plain case, and the caller then runs the library
+decoder on the whole payload (which says which entry is bad and why). The plain case:
+well-formed wire data, levels that name a level, timestamps within years 1-9999, each attribute
+name once, at most 128 attributes, and text the schema admits (``_buffer.pxi``'s checks).
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
@@ -19,7 +18,6 @@ from libc.string cimport memcmp
 include "_buffer.pxi"
 
 cdef enum:
-    MAX_ATTRS = 128
     # optional strings, in LogEntry's order of writing
     O_USER = 0
     O_SESSION = 1
@@ -38,10 +36,10 @@ cdef struct Entry:
     bint has_seq
     long long seq
     int n_attrs
-    Py_ssize_t key_at[MAX_ATTRS]
-    Py_ssize_t key_len[MAX_ATTRS]
-    Py_ssize_t val_at[MAX_ATTRS]
-    Py_ssize_t val_len[MAX_ATTRS]
+    Py_ssize_t key_at[MAX_ATTRIBUTES]
+    Py_ssize_t key_len[MAX_ATTRIBUTES]
+    Py_ssize_t val_at[MAX_ATTRIBUTES]
+    Py_ssize_t val_len[MAX_ATTRIBUTES]
 
 
 cdef const char* level_name(int level):
@@ -67,9 +65,30 @@ cdef bint unique(const unsigned char* s, Entry* e):
     return True
 
 
-cdef int write_entry(Buf* out, const unsigned char* s, Entry* e) except -2:
-    """The entry's JSON line in LogEntry's field order; -1 when the timestamp is out of range."""
+cdef bint within_schema(const unsigned char* s, Entry* e):
+    """The entry's text is valid UTF-8 within the schema's lengths (in code points), service not
+    empty, seq not negative."""
     cdef int i
+    if e.str_len[0] == 0 or not text_within(s + e.str_at[0], e.str_len[0], MAX_STRING) \
+            or not text_within(s + e.str_at[1], e.str_len[1], MAX_MESSAGE) \
+            or not text_within(s + e.str_at[2], e.str_len[2], MAX_STRING):
+        return False
+    for i in range(N_OPTIONAL):
+        if e.opt_at[i] >= 0 and not text_within(s + e.opt_at[i], e.opt_len[i], MAX_STRING):
+            return False
+    for i in range(e.n_attrs):
+        if utf8_chars(s + e.key_at[i], e.key_len[i]) < 0 \
+                or not text_within(s + e.val_at[i], e.val_len[i], MAX_ATTRIBUTE_VALUE):
+            return False
+    return not (e.has_seq and e.seq < 0)
+
+
+cdef int write_entry(Buf* out, const unsigned char* s, Entry* e, const char* tail, Py_ssize_t ntail) except -2:
+    """The entry's JSON line in LogEntry's field order, ending with ``tail``; -1 when the entry
+    breaks the schema (the line is then left unfinished: the caller drops the output)."""
+    cdef int i
+    if not within_schema(s, e):
+        return -1
     put(out, b'{"timestamp":"', 14)
     if put_timestamp(out, e.timestamp) < 0:
         return -1
@@ -112,7 +131,7 @@ cdef int write_entry(Buf* out, const unsigned char* s, Entry* e) except -2:
     if e.has_seq:
         put(out, b',"seq":', 7)
         put_int(out, e.seq)
-    put(out, b"}\n", 2)
+    put(out, tail, ntail)
     return 0
 
 
@@ -190,7 +209,7 @@ cdef int map_entry(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Entry
     cdef Py_ssize_t n
     cdef int field, wire
     cdef int i = e.n_attrs
-    if i >= MAX_ATTRS:
+    if i >= MAX_ATTRIBUTES:
         return -1
     e.key_at[i] = e.val_at[i] = pos
     e.key_len[i] = e.val_len[i] = 0
@@ -267,10 +286,13 @@ cdef int proto_entry(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Ent
     return 0
 
 
-def proto_transcode(bytes payload):
-    """The JSON lines of a serialized LogBatch, or None (see the module docstring)."""
+def proto_transcode(bytes payload, bytes end_line=b"}\n"):
+    """(JSON lines, count) of a serialized LogBatch, each line ending with ``end_line``, or None
+    (see the module docstring)."""
     cdef const unsigned char* s = <const unsigned char*>PyBytes_AS_STRING(payload)
-    cdef Py_ssize_t end = PyBytes_GET_SIZE(payload), pos = 0, n
+    cdef Py_ssize_t end = PyBytes_GET_SIZE(payload), pos = 0, n, count = 0
+    cdef const char* tail = PyBytes_AS_STRING(end_line)
+    cdef Py_ssize_t ntail = PyBytes_GET_SIZE(end_line)
     cdef int field, wire
     cdef Buf out
     cdef Entry e
@@ -282,14 +304,15 @@ def proto_transcode(bytes payload):
                 return None
             if field == 1 and wire == 2:
                 pos = length(s, pos, end, &n)
-                if pos < 0 or proto_entry(s, pos, pos + n, &e) < 0 or write_entry(&out, s, &e) < 0:
+                if pos < 0 or proto_entry(s, pos, pos + n, &e) < 0 or write_entry(&out, s, &e, tail, ntail) < 0:
                     return None
                 pos += n
+                count += 1
             else:
                 pos = skip_field(s, pos, end, wire)
                 if pos < 0:
                     return None
-        return PyBytes_FromStringAndSize(out.data, out.len)
+        return PyBytes_FromStringAndSize(out.data, out.len), count
     finally:
         free(out.data)
 
@@ -361,7 +384,7 @@ cdef Py_ssize_t avro_entry(const unsigned char* s, Py_ssize_t pos, Py_ssize_t en
             pos = zigzag(s, pos, end, &size)
             if pos < 0:
                 return -1
-        if e.n_attrs + count > MAX_ATTRS:
+        if e.n_attrs + count > MAX_ATTRIBUTES:
             return -1
         for i in range(<int>count):
             pos = avro_string(s, pos, end, &e.key_at[e.n_attrs], &e.key_len[e.n_attrs])
@@ -389,10 +412,13 @@ cdef Py_ssize_t avro_entry(const unsigned char* s, Py_ssize_t pos, Py_ssize_t en
     return pos
 
 
-def avro_transcode(bytes payload, Py_ssize_t start):
-    """The JSON lines of an Avro array of bundled LogEntry records from ``start``, or None."""
+def avro_transcode(bytes payload, Py_ssize_t start, bytes end_line=b"}\n"):
+    """(JSON lines, count) of an Avro array of bundled LogEntry records from ``start``, each line
+    ending with ``end_line``, or None."""
     cdef const unsigned char* s = <const unsigned char*>PyBytes_AS_STRING(payload)
-    cdef Py_ssize_t end = PyBytes_GET_SIZE(payload), pos = start
+    cdef Py_ssize_t end = PyBytes_GET_SIZE(payload), pos = start, total = 0
+    cdef const char* tail = PyBytes_AS_STRING(end_line)
+    cdef Py_ssize_t ntail = PyBytes_GET_SIZE(end_line)
     cdef long long count, size, i
     cdef Buf out
     cdef Entry e
@@ -411,10 +437,11 @@ def avro_transcode(bytes payload, Py_ssize_t start):
                     return None
             for i in range(count):
                 pos = avro_entry(s, pos, end, &e)
-                if pos < 0 or write_entry(&out, s, &e) < 0:
+                if pos < 0 or write_entry(&out, s, &e, tail, ntail) < 0:
                     return None
+                total += 1
         if pos != end:
             return None
-        return PyBytes_FromStringAndSize(out.data, out.len)
+        return PyBytes_FromStringAndSize(out.data, out.len), total
     finally:
         free(out.data)

@@ -26,6 +26,7 @@ from workbench.ingestor.decoding import normalise
 
 pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
 LINES = msgspec.json.Decoder(model.LogEntry)
+END = b',"received_at":"2025-07-01T12:00:00Z","format":"x","transport":"tls","peer":"127.0.0.1:9"}\n'
 CODECS = {
     "proto": (ProtoCodec(fast=True), ProtoCodec(fast=False)),
     "avro": (AvroCodec(fast=True), AvroCodec(fast=False)),
@@ -39,6 +40,12 @@ def both(fmt: str, payload: bytes) -> Decoded:
     assert [(e.index, e.reason) for e in fast.errors] == [(e.index, e.reason) for e in slow.errors]
     if fast.jsonl is not None:
         assert LINES.decode_lines(fast.jsonl) == slow.entries
+    stored = fast_codec.stored(payload, END)  # the ingestor's direct path: no msgspec after it
+    if stored is not None:
+        assert not slow.errors and stored[1] == len(slow.entries)
+        assert LINES.decode_lines(stored[0].replace(END, b"}\n")) == slow.entries
+        if fmt == "avro":  # byte for byte what the Python path stores (protobuf maps have no order)
+            assert stored[0] == normalise(slow.entries).replace(b"}\n", END)
     return fast
 
 
@@ -90,14 +97,44 @@ BASE = {
         _proto(**{**BASE, "service": ""}),  # breaks minLength
         _proto(**{**BASE, "seq": -1}),  # breaks minimum
         _proto(**{**BASE, "message": "x" * 70_000}),  # breaks maxLength
+        _proto(**{**BASE, "message": "\u00e9" * 65_537}),  # maxLength in code points (131,074 bytes)
+        _proto(**{**BASE, "host": "h" * 257}),
+        _proto(**{**BASE, "user_id": "u" * 257}),
+        _proto(**{**BASE, "attributes": {"k": "v" * 8193}}),
+        _proto(**{**BASE, "attributes": {f"k{i}": "v" for i in range(129)}}),
         _proto(**BASE)[:-3],  # truncated
     ],
-    ids=["no-level", "year-10000", "empty-service", "negative-seq", "long-message", "truncated"],
-)
+    ids=["no-level", "year-10000", "empty-service", "negative-seq", "long-message", "long-in-code-points",
+         "long-host", "long-user", "long-attribute", "129-attributes", "truncated"],
+)  # fmt: skip
 def test_bad_proto_entries_are_rejected_as_protobuf_rejects_them(payload: bytes) -> None:
     good = _proto(**BASE)
     fast = both("proto", good + payload)  # a LogBatch is its entries' concatenation
     assert len(fast.entries) + len(fast.errors) >= 1 and fast.errors
+    assert CODECS["proto"][0].stored(good + payload, END) is None
+
+
+def test_65536_two_byte_characters_are_within_the_message_limit() -> None:
+    payload = _proto(**{**BASE, "message": "\u00e9" * 65_536})
+    assert CODECS["proto"][0].stored(payload, END) is not None and both("proto", payload).jsonl is not None
+
+
+def test_invalid_utf8_in_a_proto_string_is_declined_and_rejected() -> None:
+    body = log_pb2.LogEntry(**BASE).SerializeToString().replace(b"\x22\x01m", b"\x22\x02\xc3\x28")  # message
+    payload = b"\x0a" + bytes([len(body)]) + body
+    assert CODECS["proto"][0].stored(payload, END) is None
+    assert both("proto", payload).errors
+
+
+def test_avro_stored_only_for_the_bundled_record(monkeypatch) -> None:
+    codec = CODECS["avro"][0]
+    payload = codec.encode([make_entry(), make_entry(seq=None)])
+    got = codec.stored(payload, END)
+    assert got is not None and got[1] == 2
+    assert codec.stored(payload[:1] + b"\x00\x00\x00\x09" + payload[5:], END) is None  # an unknown id
+    assert CODECS["avro"][1].stored(payload, END) is None  # fast=False
+    monkeypatch.setattr("workbench.codecs.avro.STORE_DIRECT", False)
+    assert codec.stored(payload, END) is None
 
 
 def test_proto_unknown_fields_repeated_fields_and_map_duplicates() -> None:
