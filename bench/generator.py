@@ -39,6 +39,8 @@ def main() -> int:
     ap.add_argument("--formats", default=",".join(FORMATS))
     ap.add_argument("--no-tls", action="store_true")
     ap.add_argument("--ack", action="store_true")
+    ap.add_argument("--processes", type=int, default=1,
+                    help="generator processes (over 1: not pinned, the blackhole still is)")  # fmt: skip
     args = ap.parse_args()
     gen = [sys.executable, "-m", "workbench.generator"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -55,10 +57,11 @@ def main() -> int:
                 cmd = [*gen, "--tcp-port", port, "--format", fmt, "--interval", "0", "--count", str(args.count),
                        "--batch", str(args.batch), "--stats-interval", "0", "--summary-json", str(out),
                        *(["--no-tls"] if args.no_tls else ["--ca", f"{tmp}/tls/ingestor-cert.pem"]),
-                       *(["--ack"] if args.ack else [])]  # fmt: skip
+                       *(["--ack"] if args.ack else []), "--processes", str(args.processes)]  # fmt: skip
                 before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 t0 = time.monotonic()
-                subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, preexec_fn=_pin(0))
+                pin = _pin(0) if args.processes == 1 else None
+                subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=pin)
                 wall = time.monotonic() - t0
                 after = resource.getrusage(resource.RUSAGE_CHILDREN)
                 cpu = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / wall
@@ -73,7 +76,7 @@ def main() -> int:
     base = next((r[1] for r in rows if r[0] == "json"), rows[0][1])
     transport = "tcp" if args.no_tls else "tls"
     print(f"\ngenerator -> blackhole, {transport}{' ack' if args.ack else ''}, batch {args.batch}, "
-          f"{args.count:,} logs per format, cpus={os.cpu_count()}")  # fmt: skip
+          f"{args.count:,} logs per format, {args.processes} generator process(es), cpus={os.cpu_count()}")  # fmt: skip
     print("gen cpu: the generator process's CPU over its whole run (start-up included); well under 100%")
     print("means it waited for the blackhole or for a busy machine. logs/cpu-s: logs per second of the")
     print("generator's own CPU time while sending = its one-core ceiling.")

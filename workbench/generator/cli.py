@@ -281,6 +281,7 @@ def merge_summaries(parts: list[dict[str, Any]], seed: int) -> dict[str, Any]:
         "process_seeds": [p["seed"] for p in parts],
         "processes": len(parts),
         "duration_seconds": duration,
+        "cpu_seconds": round(sum(p.get("cpu_seconds", 0.0) for p in parts), 6),
         "logs_per_second": round(totals.get("sent_logs_total", 0) / max(duration, 1e-9), 1),
         "mb_per_second": round(totals.get("sent_bytes_total", 0) / max(duration, 1e-9) / 1e6, 3),
         "stopped_by": ",".join(sorted({p["stopped_by"] for p in parts})),

@@ -172,3 +172,26 @@ def test_avro_blocks_with_byte_sizes_and_a_registry_id_of_the_same_schema() -> N
     sized = payload[:5] + _zigzag(-2) + _zigzag(len(items)) + items + b"\x00"
     again = AvroCodec(writer_schemas={7: schemas.avro_schema()}).decode(sized)
     assert again.entries == fast.entries and again.jsonl is not None
+
+
+@FUZZ
+@given(data=st.data())
+def test_the_blackhole_counts_proto_entries_as_protobuf_does(data: st.DataObject) -> None:
+    """``proto_count`` walks a LogBatch's fields in C; it must count what upb parses, and call
+    broken wire data broken (the blackhole then counts 0, as it did when upb raised)."""
+    from google.protobuf.message import DecodeError
+
+    from workbench.generator.blackhole import _CountBatch
+    from workbench.speedups._binary import proto_count
+
+    payload = CODECS["proto"][1].encode(data.draw(batches(entries(), max_size=4)))
+    if data.draw(st.booleans()):  # mutate: flip, cut or insert bytes
+        pos = data.draw(st.integers(0, len(payload)))
+        payload = (
+            payload[:pos] + data.draw(st.binary(max_size=3)) + payload[pos + data.draw(st.integers(0, 3)) :]
+        )
+    try:
+        expected = len(_CountBatch.FromString(payload).entries)
+    except DecodeError:
+        expected = -1
+    assert proto_count(payload) == expected
