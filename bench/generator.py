@@ -61,7 +61,9 @@ def main() -> int:
                 before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 t0 = time.monotonic()
                 pin = _pin(0) if args.processes == 1 else None
-                subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=pin)
+                subprocess.run(
+                    cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=pin
+                )
                 wall = time.monotonic() - t0
                 after = resource.getrusage(resource.RUSAGE_CHILDREN)
                 cpu = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / wall
