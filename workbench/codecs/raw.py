@@ -51,6 +51,7 @@ _json_string = json.JSONDecoder().raw_decode
 _SPACE_OR_QUOTE = re.compile(r'[\s"]')
 _NOT_BARE_SERVICE = re.compile(r'[\s":]')
 _NOT_BARE_KEY = re.compile(r'[\s="]')
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _quote_needed(text: str) -> bool:
@@ -81,6 +82,14 @@ def _value(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
+def _storable(text: str) -> str:
+    """Text of a JSON string, or ``ValueError`` when it holds a lone surrogate: JSON may escape one
+    (``"\\ud800"``), UTF-8 cannot carry it, and storing the entry would raise."""
+    if _SURROGATE.search(text) is not None:
+        raise ValueError(f"a lone surrogate in a JSON string: {text[:40]!r}")
+    return text
+
+
 def _unquote(text: str) -> str:
     """A value as written: JSON-quoted or bare. Raises ``ValueError`` for a broken JSON string."""
     if not text.startswith('"'):
@@ -88,7 +97,16 @@ def _unquote(text: str) -> str:
     value = json.loads(text)
     if not isinstance(value, str):  # pragma: no cover - the regexes only pass "..." here
         raise ValueError(f"not a JSON string: {text[:40]!r}")
-    return value
+    return _storable(value)
+
+
+def _parse_iso(text: str) -> dt.datetime | None:
+    """``timeparse.parse_iso``, and None for a stamp whose offset takes it outside years 1-9999
+    in UTC (``astimezone`` raises OverflowError there): not a time we can store, like Feb 30."""
+    try:
+        return timeparse.parse_iso(text)
+    except OverflowError:
+        return None
 
 
 def _seq(value: str) -> int | str:
@@ -100,7 +118,7 @@ def stamp_of(line: str, now: dt.datetime) -> dt.datetime:
     """The time a foreign line carries at its start, else ``now``."""
     head = line[:40]
     m = re.match(timeparse.ISO_STAMP, head)
-    if m and (ts := timeparse.parse_iso(m.group(0))):
+    if m and (ts := _parse_iso(m.group(0))):
         return ts
     m = _APACHE.match(head)
     if m and (ts := timeparse.parse_apache(m.group(1))):
@@ -152,7 +170,7 @@ class RawCodec:
     def parse_line(self, line: str, now: dt.datetime) -> dict[str, Any]:
         m = OWN.fullmatch(line)
         if m:
-            ts = timeparse.parse_iso(m.group(1))
+            ts = _parse_iso(m.group(1))
             if ts is not None:
                 try:
                     return self._own(ts, m.group(2), _unquote(m.group(3)), m.group(4))
@@ -172,7 +190,7 @@ class RawCodec:
         if rest.startswith('"'):
             try:
                 message, end = _json_string(rest)
-                tail = rest[end:]
+                message, tail = _storable(message), rest[end:]
             except ValueError:
                 message, tail = rest, ""
             if tail and _TAIL.fullmatch(tail) is None:  # text after the quoted message: keep it all
