@@ -13,6 +13,10 @@ Lines of other programs are still taken: a leading ISO 8601, Apache (``[Sun Dec 
 2005]``) or HDFS (``081109 203615``) stamp is parsed, else the receive time is used; the level is
 the first level word in the line (``[error]``, ``WARN``, ``notice`` ...), else INFO; the
 service is the codec's ``default_service``; the message is the whole line.
+
+Lines in our own layout with bare text (no quote, tab or other control character) go through a
+compiled transcoder (``workbench/speedups/_raw.pyx``) straight to stored JSON lines; a payload
+with any other line runs the Python parser below, which gives the same entries.
 """
 
 from __future__ import annotations
@@ -20,12 +24,27 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from workbench import model
 from workbench.codecs import timeparse
-from workbench.codecs.base import ENCODING, Decoded, RecordError, merge_errors, split_lines, validate
+from workbench.codecs.base import (
+    ENCODING,
+    STORE_DIRECT,
+    Decoded,
+    RecordError,
+    merge_errors,
+    split_lines,
+    validate,
+    validated_lines,
+)
+
+_transcode: Callable[[bytes, bytes], tuple[bytes, int] | None] | None
+try:
+    from workbench.speedups._raw import transcode as _transcode
+except ImportError:  # not compiled (no C compiler): the Python parser does it all
+    _transcode = None
 
 _KEYS = "host|user_id|session_id|trace_id|client_id|seq"
 _VALUE = r'"[^"\\]*(?:\\.[^"\\]*)*"|[^\s"]\S*'
@@ -137,9 +156,10 @@ class RawCodec:
     name = "raw"
     binary = False
 
-    def __init__(self, default_service: str = "raw", default_host: str = "") -> None:
+    def __init__(self, default_service: str = "raw", default_host: str = "", fast: bool = True) -> None:
         self.default_service = default_service
         self.default_host = default_host
+        self.fast = fast and _transcode is not None
 
     def encode_one(self, e: Any) -> str:
         service = e.service if _bare_service(e.service) else None
@@ -212,7 +232,22 @@ class RawCodec:
         return rec
 
     def decode(self, payload: bytes, now: dt.datetime | None = None) -> Decoded:
+        if self.fast:
+            assert _transcode is not None
+            done = _transcode(payload, b"}\n")
+            decoded = validated_lines(done[0]) if done is not None else None
+            if decoded is not None:
+                return decoded
         return self.decode_records(split_lines(payload), now)
+
+    def stored(self, payload: bytes, end: bytes) -> tuple[bytes, int] | None:
+        """The stored JSON lines of a payload, each ending with ``end`` instead of ``}\\n``, and
+        how many: the transcoder's lines as they are, its schema checks standing in for msgspec's
+        (``STORE_DIRECT``). None when it declines or is not in use: then ``decode``."""
+        if not (self.fast and STORE_DIRECT):
+            return None
+        assert _transcode is not None
+        return _transcode(payload, end)
 
     def decode_records(self, records: Sequence[bytes], now: dt.datetime | None = None) -> Decoded:
         now = now or model.now_utc()
