@@ -11,6 +11,7 @@ everything could not pass.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import sys
 from pathlib import Path
@@ -121,6 +122,17 @@ GOLDEN = [
     # a repeated key: the last value, an attribute in its first place
     TS + b" INFO s: m host=a user_id=1 host=b user_id=2",
     TS + b" INFO s: m attr.k=1 attr.j=2 attr.k=3",
+    # JSON strings where the encoder writes them (spaces, quotes, newlines, a message that would
+    # end in pairs, an empty text), with every escape msgspec writes the same way
+    TS + b' INFO payment: payment failed: card declined host=p-1 attr.reason="card declined" attr.region=eu',
+    TS + b' INFO s: "say \\"hi\\" to\\nme" host=web-1 attr.q="a \\"b\\" c\\\\d" seq="7"',
+    TS + b' INFO "my svc:1": "ends with host=x" host="web 1" user_id="a=b host=c"',
+    TS + b' INFO s: "" host="" user_id="" attr.e=""',
+    TS + b' INFO s: "x=" host=a',
+    TS + b' INFO s: "a host=b"',
+    TS + b' INFO s:"no space" host="a\\\\" attr.k="\\"\\\\\\n\\r\\t\\b\\f\\u0000\\u001f\\u000b\x7f"',
+    TS + b' INFO s: m host="h" user_id=u host="last wins"',
+    TS + ' INFO s: "caf\u00e9 \u65e5\u672c" attr.k="\u00e9 \U0001f600"'.encode(),
     # seq: zero padding (our generator), the extremes
     TS + b" INFO s: m seq=000000000042",
     TS + b" INFO s: m seq=0",
@@ -184,10 +196,12 @@ def test_the_ingest_benchmark_payload_takes_the_fast_path() -> None:
 
 
 def test_generator_output_takes_the_fast_path() -> None:
-    factory = LogFactory(seed=7)
-    pool = Pool("raw", model.to_entries([factory.next() for _ in range(300)]), 50, 9, length_framed=False)
-    body = pool.render(pool.client_buffer("gen-ab-07"), 0, 6, 10**11 + 7, 1_750_000_000_123_456)
-    assert taken(body).count(b"\n") == 300
+    """Its pool as replayed: padded seq, a client id patched in, values with spaces as JSON strings."""
+    factory = LogFactory(seed=11)
+    pool = Pool("raw", model.to_entries([factory.next() for _ in range(1500)]), 500, 9, length_framed=False)
+    body = pool.render(pool.client_buffer("gen-ab-07"), 0, 3, 10**11 + 7, 1_750_000_000_123_456)
+    assert b'="' in body  # the quoted values are in there
+    assert taken(body).count(b"\n") == 1500
 
 
 def _declined(line: bytes) -> None:
@@ -260,11 +274,26 @@ NOT_HANDLED = [
     b"2025-06-30T21:59:23 INFO s: no offset (UTC to the parser)",
     b"2025-06-30 21:59:23Z INFO s: a space for the T",
     b"2025-06-30T21:59:23+0200 INFO s: offset without a colon",
-    # JSON-quoted text, and characters Python's \s matches
-    TS + b' INFO s: "quoted message" host=a',
-    TS + b' INFO s: m host="quoted value"',
+    # JSON strings the transcoder leaves to the parser: a quoted attribute name, escapes msgspec
+    # writes otherwise, quotes in bare text, text after a quoted message
     TS + b' INFO s: m attr."quoted name"=v',
+    TS + b' INFO s: "a\\/b" host=a',
+    TS + b' INFO s: "caf\\u00e9" host=a',
+    TS + b' INFO s: m host="\\u000A"',
+    TS + b' INFO s: m host="\\u001F"',
+    TS + b' INFO s: m host="\\u000a"',
+    TS + b' INFO s: m host="\\u007f"',
     TS + b' INFO s: an unbalanced " quote host=a',
+    TS + b' INFO s: he said "hi there" host=a',
+    TS + b' INFO s: m host=a"b',
+    TS + b' INFO s: m attr.x=y="a b"',
+    TS + b' INFO s: "m" trailing text host=a',
+    TS + b' INFO s: "m" k="v w" host=a',
+    TS + b' INFO s: "unclosed host=a',
+    TS + b' INFO s: "m" ',
+    TS + b' INFO "s"x: m',
+    TS + b' INFO s"x: m',
+    # characters Python's \s matches
     TS + b" INFO s: a\ttab host=a",
     TS + b" INFO s: m\thost=a",
     TS + b" INFO s: m host=a\x1fseq=1",
@@ -279,8 +308,7 @@ NOT_HANDLED = [
 def test_lines_the_transcoder_does_not_handle_are_stored_as_the_parser_reads_them(line: bytes) -> None:
     chunk = GOLDEN[0] + b"\n" + line + b"\n"
     check(chunk)
-    decoded = FAST.decode(chunk, NOW)
-    assert decoded.errors == [] and decoded.entries[1].service == "s", line
+    assert FAST.decode(chunk, NOW).errors == [], line
 
 
 # Every non-ASCII code point Python's \s matches, and their neighbours that it does not.
@@ -311,20 +339,23 @@ def test_any_entry_encoded_by_our_codec(batch: list) -> None:
         assert SLOW.decode(chunk).entries == batch
 
 
-# text a sender writes without anything the transcoder declines: then it must take it
+# Text without a control character or whitespace other than the space (what the transcoder
+# declines in bare text), in the layout's own syntax or not: whatever the encoder writes of it,
+# bare or as JSON strings, the transcoder must take (attribute names that need no quoting).
 PLAIN = st.text(
-    st.characters(
-        codec="utf-8", exclude_categories=["Cc", "Cs", "Zs", "Zl", "Zp"], exclude_characters='"\x85'
-    ),
-    min_size=1,
+    st.characters(codec="utf-8", exclude_categories=["Cc", "Cs", "Zs", "Zl", "Zp"]) | st.just(" "),
     max_size=12,
-) | st.sampled_from(["a=b", "host=x", "attr.k=v", "seq=1", "=", "C:\\dir", "x  y"])
-
-
-PLAIN_SAMPLE = "ascii, café, 日本語のログ, 😀🚀, \\path, a=b, ‮rtl, ZWJ 👩‍💻 "
+) | st.sampled_from(["a=b", "host=x", ' attr.k="v"', "seq=1", "=", "C:\\dir", "x  y", '"', "\\", ":"])
+PLAIN_SAMPLE = 'ascii, café, 日本語のログ, 😀🚀, C:\\path, a=b, "quoted", ‮rtl, ZWJ 👩‍💻 '
+BARE_NAME = st.text(
+    st.characters(codec="utf-8", exclude_categories=["Cc", "Cs", "Z"], exclude_characters='="'),
+    min_size=1,
+    max_size=8,
+)
 PLAIN_ENTRIES = entries(
     text=PLAIN,
-    service=PLAIN.filter(lambda s: bool(s) and ":" not in s and " " not in s),
+    service=PLAIN.filter(bool),
+    attr_key=BARE_NAME,
     big_message=big_text(MAX_MESSAGE, PLAIN_SAMPLE),
     big_attributes=full_attributes(alphabet=PLAIN_SAMPLE),
 )
@@ -333,19 +364,19 @@ PLAIN_ENTRIES = entries(
 @settings(PROPERTY, max_examples=100)
 @given(batches(PLAIN_ENTRIES))
 def test_entries_of_plain_text_take_the_fast_path(batch: list) -> None:
-    chunk = RawCodec().encode(batch)
-    if b'"' in chunk:  # text the layout writes as a JSON string (a message ending in a key=value ...)
-        check(chunk)
-    else:
-        taken(chunk)
+    taken(RawCodec().encode(batch))
 
 
-# the layout's syntax; BARE_SYNTAX is what the transcoder may take, the rest it must decline
+# the layout's syntax: bare, JSON strings (some with escapes msgspec writes otherwise), and
+# characters the transcoder declines anywhere
 BARE_SYNTAX = [
     " ", "  ", "=", ":", "\\", "host", "host=", "seq=", "seq=0", "seq=007", "user_id=u", "session_id=",
     "trace_id=t", "client_id=c", "attr.", "attr.k=", "attr.k=v", "attr.=", "x", "1", "é", "\u200b", "-",
 ]  # fmt: skip
-SYNTAX = [*BARE_SYNTAX, '"', "\t", "\u00a0", "\u2028", "\u3000", "\x1c", "\r", "\x00"]
+QUOTED_SYNTAX = [
+    '"', '""', '"a b"', '"x=\\"y\\" host=z"', '"\\n\\u001f"', '"\\\\"', '"\\u00e9"', '"\\/"', '="', 'attr."k"=',
+]  # fmt: skip
+SYNTAX = [*BARE_SYNTAX, *QUOTED_SYNTAX, "\t", "\u00a0", "\u2028", "\u3000", "\x1c", "\r", "\x00"]
 GOOD_STAMPS = [
     "2025-06-30T21:59:23Z", "2025-06-30T21:59:23.123456Z", "2025-06-30T21:59:23.1+05:30",
     "2025-06-30T21:59:23-23:59", "9999-12-31T23:59:59.999999Z",
@@ -361,15 +392,17 @@ LEVELS = [*GOOD_LEVELS, "NOTICE", "WARNING", "info"]
 @st.composite
 def own_lines(draw: st.DrawFn) -> bytes:
     """Lines shaped like our layout, the layout's syntax everywhere to attack where the message
-    ends; about half of them with nothing the transcoder declines."""
-    bare = draw(st.booleans())
-    syntax = st.sampled_from(BARE_SYNTAX if bare else SYNTAX)
+    ends; two thirds of them with good stamps and nothing the transcoder declines everywhere."""
+    kind = draw(st.sampled_from(["bare", "quoted", "any"]))
+    syntax = st.sampled_from(
+        {"bare": BARE_SYNTAX, "quoted": BARE_SYNTAX + QUOTED_SYNTAX, "any": SYNTAX}[kind]
+    )
     service = draw(st.lists(syntax, min_size=1, max_size=3).map("".join))
-    if bare:
+    if kind != "any":
         service = service.replace(" ", "").replace(":", "") or "s"
     words = draw(st.lists(st.lists(syntax, max_size=4).map("".join), max_size=8))
-    stamp = draw(st.sampled_from(GOOD_STAMPS if bare else STAMPS))
-    level = draw(st.sampled_from(GOOD_LEVELS if bare else LEVELS))
+    stamp = draw(st.sampled_from(STAMPS if kind == "any" else GOOD_STAMPS))
+    level = draw(st.sampled_from(LEVELS if kind == "any" else GOOD_LEVELS))
     line = f"{stamp} {level} {service}:{draw(st.sampled_from(['', ' ', '  ']))}{' '.join(words)}"
     return line.encode("utf-8") + draw(st.sampled_from([b"\n", b"\r\n", b""]))
 
@@ -380,7 +413,50 @@ def test_lines_of_the_layouts_own_syntax(lines: list[bytes]) -> None:
     check(b"\n".join(lines))
 
 
-MUTATIONS = [b" ", b"  ", b"=", b":", b"\\", b"9", b"host=", b"attr.x=", b"seq=1", b"\xc3\xa9", b""]
+KEYS = [
+    "host",
+    "user_id",
+    "session_id",
+    "trace_id",
+    "client_id",
+    "seq",
+    "attr.k",
+    "attr.j",
+    "attr.a.b",
+    "hostx",
+    "x",
+]
+BARE_VALUES = ["x", "1", "007", "a=b", "\\", "é", "-", '"', 'a"b', "host=x"]
+JSON_VALUES = st.text(ANY_CHAR, max_size=8).map(lambda v: json.dumps(v, ensure_ascii=False))
+JSON_MESSAGES = st.sampled_from(["m", "a b", "x=1", "host=x", "two  spaces", "", " "]) | st.text(
+    ANY_CHAR, max_size=12
+)
+
+
+@st.composite
+def pair_lines(draw: st.DrawFn) -> bytes:
+    """Our layout with a bare or JSON-quoted message and pairs with bare or JSON-quoted values."""
+    pairs = draw(
+        st.lists(st.tuples(st.sampled_from(KEYS), st.sampled_from(BARE_VALUES) | JSON_VALUES), max_size=5)
+    )
+    if draw(st.booleans()):
+        message = json.dumps(draw(JSON_MESSAGES), ensure_ascii=False)
+    else:
+        message = draw(st.sampled_from(["m", "a b", "x=1", "said hi", "host=x", ""]))
+    line = f"{TS.decode()} INFO s: {message}" + "".join(f" {k}={v}" for k, v in pairs)
+    return line.encode("utf-8") + b"\n"
+
+
+@PROPERTY
+@given(st.lists(pair_lines(), min_size=1, max_size=3))
+def test_lines_of_pairs_with_json_strings(lines: list[bytes]) -> None:
+    check(b"".join(lines))
+
+
+MUTATIONS = [
+    b" ", b"  ", b"=", b":", b"\\", b"9", b"host=", b"attr.x=", b"seq=1", b"\xc3\xa9", b"", b'"', b'="', b'\\"',
+    b' user_id="a b"', b'\\n',
+]  # fmt: skip
 BAD_MUTATIONS = [b'"', b"\t", b"\xc2\xa0", b"\xff", b"\xc3", b"\n", b"\r\n"]
 
 
