@@ -14,9 +14,10 @@ Lines of other programs are still taken: a leading ISO 8601, Apache (``[Sun Dec 
 the first level word in the line (``[error]``, ``WARN``, ``notice`` ...), else INFO; the
 service is the codec's ``default_service``; the message is the whole line.
 
-Lines in our own layout with bare text (no quote, tab or other control character) go through a
-compiled transcoder (``workbench/speedups/_raw.pyx``) straight to stored JSON lines; a payload
-with any other line runs the Python parser below, which gives the same entries.
+Lines in our own layout as ``encode`` writes them (but for a control character or Unicode
+whitespace in bare text, or a quoted attribute name) go through a compiled transcoder
+(``workbench/speedups/_raw.pyx``) straight to stored JSON lines; a payload with any other line
+runs the Python parser below, which gives the same entries.
 """
 
 from __future__ import annotations
