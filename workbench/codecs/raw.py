@@ -13,6 +13,11 @@ Lines of other programs are still taken: a leading ISO 8601, Apache (``[Sun Dec 
 2005]``) or HDFS (``081109 203615``) stamp is parsed, else the receive time is used; the level is
 the first level word in the line (``[error]``, ``WARN``, ``notice`` ...), else INFO; the
 service is the codec's ``default_service``; the message is the whole line.
+
+Lines in our own layout as ``encode`` writes them (but for a control character or Unicode
+whitespace in bare text, or a quoted attribute name) go through a compiled transcoder
+(``workbench/speedups/_raw.pyx``) straight to stored JSON lines; a payload with any other line
+runs the Python parser below, which gives the same entries.
 """
 
 from __future__ import annotations
@@ -20,12 +25,27 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from workbench import model
 from workbench.codecs import timeparse
-from workbench.codecs.base import ENCODING, Decoded, RecordError, merge_errors, split_lines, validate
+from workbench.codecs.base import (
+    ENCODING,
+    STORE_DIRECT,
+    Decoded,
+    RecordError,
+    merge_errors,
+    split_lines,
+    validate,
+    validated_lines,
+)
+
+_transcode: Callable[[bytes, bytes], tuple[bytes, int] | None] | None
+try:
+    from workbench.speedups._raw import transcode as _transcode
+except ImportError:  # not compiled (no C compiler): the Python parser does it all
+    _transcode = None
 
 _KEYS = "host|user_id|session_id|trace_id|client_id|seq"
 _VALUE = r'"[^"\\]*(?:\\.[^"\\]*)*"|[^\s"]\S*'
@@ -51,6 +71,7 @@ _json_string = json.JSONDecoder().raw_decode
 _SPACE_OR_QUOTE = re.compile(r'[\s"]')
 _NOT_BARE_SERVICE = re.compile(r'[\s":]')
 _NOT_BARE_KEY = re.compile(r'[\s="]')
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _quote_needed(text: str) -> bool:
@@ -81,6 +102,14 @@ def _value(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
+def _storable(text: str) -> str:
+    """Text of a JSON string, or ``ValueError`` when it holds a lone surrogate: JSON may escape one
+    (``"\\ud800"``), UTF-8 cannot carry it, and storing the entry would raise."""
+    if _SURROGATE.search(text) is not None:
+        raise ValueError(f"a lone surrogate in a JSON string: {text[:40]!r}")
+    return text
+
+
 def _unquote(text: str) -> str:
     """A value as written: JSON-quoted or bare. Raises ``ValueError`` for a broken JSON string."""
     if not text.startswith('"'):
@@ -88,7 +117,16 @@ def _unquote(text: str) -> str:
     value = json.loads(text)
     if not isinstance(value, str):  # pragma: no cover - the regexes only pass "..." here
         raise ValueError(f"not a JSON string: {text[:40]!r}")
-    return value
+    return _storable(value)
+
+
+def _parse_iso(text: str) -> dt.datetime | None:
+    """``timeparse.parse_iso``, and None for a stamp whose offset takes it outside years 1-9999
+    in UTC (``astimezone`` raises OverflowError there): not a time we can store, like Feb 30."""
+    try:
+        return timeparse.parse_iso(text)
+    except OverflowError:
+        return None
 
 
 def _seq(value: str) -> int | str:
@@ -100,7 +138,7 @@ def stamp_of(line: str, now: dt.datetime) -> dt.datetime:
     """The time a foreign line carries at its start, else ``now``."""
     head = line[:40]
     m = re.match(timeparse.ISO_STAMP, head)
-    if m and (ts := timeparse.parse_iso(m.group(0))):
+    if m and (ts := _parse_iso(m.group(0))):
         return ts
     m = _APACHE.match(head)
     if m and (ts := timeparse.parse_apache(m.group(1))):
@@ -119,9 +157,10 @@ class RawCodec:
     name = "raw"
     binary = False
 
-    def __init__(self, default_service: str = "raw", default_host: str = "") -> None:
+    def __init__(self, default_service: str = "raw", default_host: str = "", fast: bool = True) -> None:
         self.default_service = default_service
         self.default_host = default_host
+        self.fast = fast and _transcode is not None
 
     def encode_one(self, e: Any) -> str:
         service = e.service if _bare_service(e.service) else None
@@ -152,7 +191,7 @@ class RawCodec:
     def parse_line(self, line: str, now: dt.datetime) -> dict[str, Any]:
         m = OWN.fullmatch(line)
         if m:
-            ts = timeparse.parse_iso(m.group(1))
+            ts = _parse_iso(m.group(1))
             if ts is not None:
                 try:
                     return self._own(ts, m.group(2), _unquote(m.group(3)), m.group(4))
@@ -172,7 +211,7 @@ class RawCodec:
         if rest.startswith('"'):
             try:
                 message, end = _json_string(rest)
-                tail = rest[end:]
+                message, tail = _storable(message), rest[end:]
             except ValueError:
                 message, tail = rest, ""
             if tail and _TAIL.fullmatch(tail) is None:  # text after the quoted message: keep it all
@@ -194,7 +233,22 @@ class RawCodec:
         return rec
 
     def decode(self, payload: bytes, now: dt.datetime | None = None) -> Decoded:
+        if self.fast:
+            assert _transcode is not None
+            done = _transcode(payload, b"}\n")
+            decoded = validated_lines(done[0]) if done is not None else None
+            if decoded is not None:
+                return decoded
         return self.decode_records(split_lines(payload), now)
+
+    def stored(self, payload: bytes, end: bytes) -> tuple[bytes, int] | None:
+        """The stored JSON lines of a payload, each ending with ``end`` instead of ``}\\n``, and
+        how many: the transcoder's lines as they are, its schema checks standing in for msgspec's
+        (``STORE_DIRECT``). None when it declines or is not in use: then ``decode``."""
+        if not (self.fast and STORE_DIRECT):
+            return None
+        assert _transcode is not None
+        return _transcode(payload, end)
 
     def decode_records(self, records: Sequence[bytes], now: dt.datetime | None = None) -> Decoded:
         now = now or model.now_utc()
