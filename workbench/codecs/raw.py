@@ -120,15 +120,6 @@ def _unquote(text: str) -> str:
     return _storable(value)
 
 
-def _parse_iso(text: str) -> dt.datetime | None:
-    """``timeparse.parse_iso``, and None for a stamp whose offset takes it outside years 1-9999
-    in UTC (``astimezone`` raises OverflowError there): not a time we can store, like Feb 30."""
-    try:
-        return timeparse.parse_iso(text)
-    except OverflowError:
-        return None
-
-
 def _seq(value: str) -> int | str:
     """``seq`` as an int when it is one (ASCII digits, at most 20 of them), else the text (then invalid)."""
     return int(value) if value.isascii() and value.isdigit() and len(value) <= 20 else value
@@ -138,7 +129,7 @@ def stamp_of(line: str, now: dt.datetime) -> dt.datetime:
     """The time a foreign line carries at its start, else ``now``."""
     head = line[:40]
     m = re.match(timeparse.ISO_STAMP, head)
-    if m and (ts := _parse_iso(m.group(0))):
+    if m and (ts := timeparse.parse_iso(m.group(0))):
         return ts
     m = _APACHE.match(head)
     if m and (ts := timeparse.parse_apache(m.group(1))):
@@ -191,7 +182,7 @@ class RawCodec:
     def parse_line(self, line: str, now: dt.datetime) -> dict[str, Any]:
         m = OWN.fullmatch(line)
         if m:
-            ts = _parse_iso(m.group(1))
+            ts = timeparse.parse_iso(m.group(1))
             if ts is not None:
                 try:
                     return self._own(ts, m.group(2), _unquote(m.group(3)), m.group(4))
