@@ -2,17 +2,30 @@
 
 A payload of many lines is decoded and validated by msgspec in one C call; only when that
 fails are lines decoded one by one to say which record is bad and why.
+
+``stored(payload, end)`` is the ingestor's shortcut: a compiled transcoder
+(``workbench/speedups/_json.pyx``) validates every line against the schema and writes its stored
+form in one pass, without building entries and encoding them again. It declines any payload with
+a line it is not sure of (None: the ingestor then runs ``decode`` and ``normalise``), and runs
+only while the loaded schema is the one its checks enforce (``STORE_DIRECT``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
 
 from workbench import model
+from workbench.codecs import base
 from workbench.codecs.base import ENCODING, INVALID, MALFORMED, Decoded, RecordError, decode_text, split_lines
+
+_transcode: Callable[[bytes, bytes], tuple[bytes, int] | None] | None
+try:
+    from workbench.speedups._json import transcode as _transcode
+except ImportError:  # not compiled (no C compiler): decode and normalise do it all
+    _transcode = None
 
 _decoder = msgspec.json.Decoder(model.LogEntry)
 _encoder = msgspec.json.Encoder()
@@ -22,8 +35,19 @@ class JsonCodec:
     name = "json"
     binary = False
 
+    def __init__(self, fast: bool = True) -> None:
+        self.fast = fast and _transcode is not None
+
     def encode(self, entries: Sequence[Any]) -> bytes:
         return _encoder.encode_lines(entries)
+
+    def stored(self, payload: bytes, end: bytes) -> tuple[bytes, int] | None:
+        """The payload's lines as stored, each ending in ``end`` instead of ``}\\n``, and how many;
+        None when the fast path is off or declines (then ``decode`` and ``normalise``)."""
+        # read at call time: STORE_DIRECT is the one switch of every codec's shortcut
+        if _transcode is None or not (self.fast and base.STORE_DIRECT):
+            return None
+        return _transcode(payload, end)
 
     def decode(self, payload: bytes) -> Decoded:
         try:
