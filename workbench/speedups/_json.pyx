@@ -17,14 +17,20 @@ might take it: an object spread over several lines or two objects on one line, a
 (msgspec keeps the last), ``-0``, and the timestamp forms msgspec reads beyond RFC 3339's
 strict one (lowercase ``t``/``z``, a space, 7+ fraction digits, ``+0200``).
 
+Most lines are in msgspec's form already (our codec and generator write them so), except for
+whitespace or a timestamp not in UTC: such a line is written as its own bytes, without the
+whitespace and with the timestamp rewritten, in a few copies. Any other line is written field
+by field from the positions found while reading it.
+
 Reading past a line is never needed: a bytes object ends with a NUL and each line with a
-newline, and neither byte can continue any token, so the scanners below stop at them without a
-bounds check (``skip_ws`` does not skip a newline: a line ends there).
+newline, and neither byte can continue any token, so the scanners stop at them without a bounds
+check (``skip_ws`` does not skip a newline: a line ends there). Word-at-a-time reads check the
+chunk's length.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdlib cimport free
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memcmp, memcpy, memset
 
 include "_buffer.pxi"
 
@@ -44,18 +50,123 @@ cdef enum:
     N_FIELDS = 11
     REQUIRED = 0x1F  # timestamp, level, service, message, host
     NULLABLE = (1 << F_USER) | (1 << F_SESSION) | (1 << F_TRACE) | (1 << F_CLIENT) | (1 << F_SEQ)
+    # what scan_string found in a string
+    ESCAPED = 1  # an escape: the text is written through put_text
+    REWRITTEN = 2  # an escape msgspec writes otherwise (``\/``, ``\u00e9``, ``\u000a``): not verbatim
+    MAX_EDITS = 48  # whitespace runs (and the timestamp) of a line written verbatim
+    MAX_STAMP = 32  # the longest timestamp put_rfc3339 reads: 6 fraction digits and an offset
 
-# bytes a string scan stops at: quote, backslash, control characters (invalid raw), non-ASCII
-cdef unsigned char STOP[256]
-cdef int _c
-for _c in range(256):
-    STOP[_c] = _c < 32 or _c == 34 or _c == 92 or _c >= 128
+cdef Py_ssize_t NAME_LEN[N_FIELDS]
+NAME_LEN[:] = [9, 5, 7, 7, 4, 7, 10, 8, 10, 9, 3]
+
+cdef extern from *:
+    """
+    #if defined(__SSE2__) && defined(__GNUC__)
+    #include <emmintrin.h>
+    #endif
+    /* The first byte at or after s[i] that a string scan stops at: a quote, a backslash, a byte
+       below 0x20 (invalid raw) or from 0x80 (UTF-8 to check). 16 bytes at a time where SSE2 is (always on x86-64), the
+       vector loads never past s[n]; the byte loop ends at the NUL or newline that ends a line. */
+    static inline Py_ssize_t json_to_stop(const unsigned char *s, Py_ssize_t i, Py_ssize_t n) {
+    #if defined(__SSE2__) && defined(__GNUC__)
+        const __m128i quote = _mm_set1_epi8(0x22), backslash = _mm_set1_epi8(0x5C), space = _mm_set1_epi8(0x20);
+        while (i + 16 <= n) {
+            __m128i x = _mm_loadu_si128((const __m128i *)(s + i));
+            /* as signed bytes, those below 0x20 and those from 0x80 are all less than a space */
+            __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash)),
+                                       _mm_cmplt_epi8(x, space));
+            int mask = _mm_movemask_epi8(hit);
+            if (mask)
+                return i + __builtin_ctz(mask);
+            i += 16;
+        }
+    #endif
+        while (s[i] >= 0x20 && s[i] < 0x80 && s[i] != 0x22 && s[i] != 0x5C)
+            i++;
+        return i;
+    }
+    """
+    Py_ssize_t to_stop "json_to_stop"(const unsigned char* s, Py_ssize_t i, Py_ssize_t n) noexcept nogil
+
+
+# what reading a line found, to write it
+cdef struct Line:
+    Py_ssize_t start[N_FIELDS]  # a string's body, seq's digits
+    Py_ssize_t stop[N_FIELDS]
+    int flags[N_FIELDS]  # ESCAPED, REWRITTEN (strings)
+    int present  # fields to write: not null, attributes not empty
+    bint verbatim  # written as its bytes less the edits (keys in order, msgspec's escapes...)
+    int n_edits
+    Py_ssize_t edit_from[MAX_EDITS]  # whitespace left out, and the timestamp (stamp_edit) rewritten
+    Py_ssize_t edit_to[MAX_EDITS]
+    int stamp_edit
+    int n_attributes
+    Py_ssize_t key_at[MAX_ATTRIBUTES]
+    Py_ssize_t key_stop[MAX_ATTRIBUTES]
+    Py_ssize_t value_at[MAX_ATTRIBUTES]
+    Py_ssize_t value_stop[MAX_ATTRIBUTES]
+    int key_flags[MAX_ATTRIBUTES]
+    int value_flags[MAX_ATTRIBUTES]
+    Py_ssize_t key_text_at[MAX_ATTRIBUTES]  # keys with an escape are compared as written in ``texts``
+    Py_ssize_t key_text_len[MAX_ATTRIBUTES]
+    Buf texts
+    # the last timestamp read and as written (a batch's lines often share one): kept across lines
+    char stamp_in[MAX_STAMP]
+    Py_ssize_t stamp_in_len
+    char stamp_out[MAX_STAMP]
+    Py_ssize_t stamp_out_len
+    bint stamp_same
+    char day[10]  # YYYY-MM-DD of the last stamp written as read (all zeros: none yet)
+
+
+cdef inline char* copy(char* d, const void* src, Py_ssize_t n) noexcept:
+    """n bytes to d; short ones in two overlapping moves rather than a call. The end."""
+    cdef const char* p = <const char*>src
+    if n >= 8 and n <= 16:
+        memcpy(d, p, 8)
+        memcpy(d + n - 8, p + n - 8, 8)
+    elif n >= 4 and n < 8:
+        memcpy(d, p, 4)
+        memcpy(d + n - 4, p + n - 4, 4)
+    elif n < 4:
+        if n > 0:
+            d[0] = p[0]
+            d[n - 1] = p[n - 1]
+            d[n >> 1] = p[n >> 1]
+    else:
+        memcpy(d, p, n)
+    return d + n
+
+
+cdef inline void put_out(Buf* o, const void* p, Py_ssize_t n) noexcept:
+    """Bytes into room the caller made (``grow``)."""
+    o.len = copy(o.data + o.len, p, n) - o.data
 
 
 cdef inline Py_ssize_t skip_ws(const unsigned char* s, Py_ssize_t i) noexcept:
     while s[i] == 32 or s[i] == 9 or s[i] == 13:
         i += 1
     return i
+
+
+cdef inline void add_edit(Line* ln, Py_ssize_t a, Py_ssize_t b) noexcept:
+    if ln.n_edits == MAX_EDITS:
+        ln.verbatim = False
+        return
+    ln.edit_from[ln.n_edits] = a
+    ln.edit_to[ln.n_edits] = b
+    ln.n_edits += 1
+
+
+cdef inline Py_ssize_t gap(Line* ln, const unsigned char* s, Py_ssize_t i) noexcept:
+    """Past the whitespace at s[i], which the stored line leaves out."""
+    cdef Py_ssize_t j
+    if s[i] > 32:
+        return i
+    j = skip_ws(s, i)
+    if j != i:
+        add_edit(ln, i, j)
+    return j
 
 
 cdef inline int hex4(const unsigned char* s, Py_ssize_t i) noexcept:
@@ -96,23 +207,33 @@ cdef inline int utf8_seq(const unsigned char* s, Py_ssize_t i) noexcept:
     return -1
 
 
-cdef Py_ssize_t scan_string(const unsigned char* s, Py_ssize_t i, Py_ssize_t* chars, bint* escaped) noexcept:
+cdef inline Py_ssize_t scan_string(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, Py_ssize_t* chars,
+                                   int* flags) noexcept:
     """The position of the closing quote of the JSON string whose body starts at s[i], or -1 when
-    it is not valid JSON or not valid UTF-8. Sets the code points of the decoded text and whether
-    it holds an escape (else its bytes are the text, and msgspec writes them back unchanged)."""
-    cdef Py_ssize_t start = i, extra = 0  # bytes that do not start a code point of the text
+    it is not valid JSON or not valid UTF-8. Sets the code points of its text and ESCAPED /
+    REWRITTEN (without an escape its bytes are its text, which msgspec writes back unchanged)."""
+    cdef Py_ssize_t stop = to_stop(s, i, n)
+    if s[stop] == 34:  # plain ASCII
+        chars[0] = stop - i
+        flags[0] = 0
+        return stop
+    return scan_rest(s, i, stop, n, chars, flags)
+
+
+cdef Py_ssize_t scan_rest(const unsigned char* s, Py_ssize_t start, Py_ssize_t i, Py_ssize_t n,
+                          Py_ssize_t* chars, int* flags) noexcept:
+    """scan_string from s[i], the first byte of the string at s[start] that is not plain ASCII."""
+    cdef Py_ssize_t extra = 0  # bytes that do not start a code point of the text
     cdef unsigned char c, e
-    cdef int cp, n
-    escaped[0] = False
+    cdef int cp, k
+    flags[0] = 0
     while True:
-        while not STOP[s[i]]:
-            i += 1
         c = s[i]
         if c == 34:
             chars[0] = i - start - extra
             return i
         if c == 92:
-            escaped[0] = True
+            flags[0] |= ESCAPED
             e = s[i + 1]
             if e == 117:  # \uXXXX, a surrogate pair as two of them
                 cp = hex4(s, i + 2)
@@ -124,12 +245,21 @@ cdef Py_ssize_t scan_string(const unsigned char* s, Py_ssize_t i, Py_ssize_t* ch
                     cp = hex4(s, i + 8)
                     if cp < 0xDC00 or cp > 0xDFFF:
                         return -1
+                    flags[0] |= REWRITTEN
                     i += 12
                     extra += 11
                 else:
+                    # msgspec writes \u00xx (lowercase) for a control character without a short form
+                    if cp >= 32 or cp == 8 or cp == 9 or cp == 10 or cp == 12 or cp == 13 \
+                            or 65 <= s[i + 5] <= 70:
+                        flags[0] |= REWRITTEN
                     i += 6
                     extra += 5
-            elif e == 34 or e == 92 or e == 47 or e == 98 or e == 102 or e == 110 or e == 114 or e == 116:
+            elif e == 34 or e == 92 or e == 98 or e == 102 or e == 110 or e == 114 or e == 116:
+                i += 2
+                extra += 1
+            elif e == 47:
+                flags[0] |= REWRITTEN
                 i += 2
                 extra += 1
             else:
@@ -137,17 +267,18 @@ cdef Py_ssize_t scan_string(const unsigned char* s, Py_ssize_t i, Py_ssize_t* ch
         elif c < 32:  # raw control characters are not JSON (and a line's end is one)
             return -1
         else:
-            n = utf8_seq(s, i)
-            if n < 0:
+            k = utf8_seq(s, i)
+            if k < 0:
                 return -1
-            i += n
-            extra += n - 1
+            i += k
+            extra += k - 1
+        i = to_stop(s, i, n)
 
 
 cdef inline char* put_code_point(char* d, int cp) noexcept:
     """One decoded code point as msgspec writes it (``put_escaped`` for ASCII); the end."""
     cdef Buf one
-    cdef char c
+    cdef unsigned char c
     if cp < 128:
         if cp >= 32 and cp != 34 and cp != 92:
             d[0] = <char>cp
@@ -155,8 +286,8 @@ cdef inline char* put_code_point(char* d, int cp) noexcept:
         one.data = d
         one.len = 0
         one.cap = 6  # put_escaped writes at most 6 bytes for one, so it never grows this
-        c = <char>cp
-        put_escaped(&one, <const unsigned char*>&c, 1)
+        c = <unsigned char>cp
+        put_escaped(&one, &c, 1)
         return d + one.len
     if cp < 0x800:
         d[0] = <char>(0xC0 | (cp >> 6))
@@ -174,17 +305,13 @@ cdef inline char* put_code_point(char* d, int cp) noexcept:
     return d + 4
 
 
-cdef void put_text(Buf* b, const unsigned char* s, Py_ssize_t i, Py_ssize_t stop, bint escaped) noexcept:
-    """The body of a string that ``scan_string`` accepted, as msgspec writes its text. The caller
-    has made room for ``stop - i`` bytes: the written form is never longer than the JSON read."""
-    cdef char* d
+cdef char* put_text(char* d, const unsigned char* s, Py_ssize_t i, Py_ssize_t stop, int flags) noexcept:
+    """The body of a string that ``scan_string`` accepted, as msgspec writes its text, at d; the
+    end. Never longer than the JSON read, so room for ``stop - i`` bytes is enough."""
     cdef unsigned char e
     cdef int cp
-    if not escaped:
-        memcpy(b.data + b.len, s + i, stop - i)
-        b.len += stop - i
-        return
-    d = b.data + b.len
+    if not flags & ESCAPED:
+        return copy(d, s + i, stop - i)
     while i < stop:
         if s[i] != 92:
             d[0] = <char>s[i]
@@ -214,175 +341,296 @@ cdef void put_text(Buf* b, const unsigned char* s, Py_ssize_t i, Py_ssize_t stop
             else:  # " \ /
                 cp = e
         d = put_code_point(d, cp)
-    b.len = d - b.data
+    return d
 
 
-cdef inline void put_raw(Buf* b, const char* p, Py_ssize_t n) noexcept:
-    """Bytes into room the caller made."""
-    memcpy(b.data + b.len, p, n)
-    b.len += n
+cdef inline bint named(const unsigned char* s, Py_ssize_t pos, Py_ssize_t n, const char* name,
+                       Py_ssize_t length) noexcept:
+    """Whether s[pos:] is the key ``name`` and its closing quote."""
+    return pos + length < n and memcmp(s + pos, name, length) == 0 and s[pos + length] == 34
 
 
-cdef inline int field_of(const unsigned char* k, Py_ssize_t n) noexcept:
-    """The field a key names, or -1."""
-    if n == 9:
-        if memcmp(k, b"timestamp", 9) == 0:
+cdef inline int field_of(const unsigned char* s, Py_ssize_t pos, Py_ssize_t n) noexcept:
+    """The field the key whose text starts at s[pos] names, or -1 (another key, or escaped)."""
+    cdef unsigned char c = s[pos]
+    if c == 116:  # t
+        if named(s, pos, n, b"timestamp", 9):
             return F_TIMESTAMP
-        if memcmp(k, b"client_id", 9) == 0:
-            return F_CLIENT
-    elif n == 5:
-        if memcmp(k, b"level", 5) == 0:
-            return F_LEVEL
-    elif n == 7:
-        if memcmp(k, b"service", 7) == 0:
-            return F_SERVICE
-        if memcmp(k, b"message", 7) == 0:
-            return F_MESSAGE
-        if memcmp(k, b"user_id", 7) == 0:
-            return F_USER
-    elif n == 4:
-        if memcmp(k, b"host", 4) == 0:
-            return F_HOST
-    elif n == 8:
-        if memcmp(k, b"trace_id", 8) == 0:
+        if named(s, pos, n, b"trace_id", 8):
             return F_TRACE
-    elif n == 10:
-        if memcmp(k, b"session_id", 10) == 0:
-            return F_SESSION
-        if memcmp(k, b"attributes", 10) == 0:
-            return F_ATTRIBUTES
-    elif n == 3:
-        if memcmp(k, b"seq", 3) == 0:
+    elif c == 108:  # l
+        if named(s, pos, n, b"level", 5):
+            return F_LEVEL
+    elif c == 115:  # s
+        if named(s, pos, n, b"service", 7):
+            return F_SERVICE
+        if named(s, pos, n, b"seq", 3):
             return F_SEQ
+        if named(s, pos, n, b"session_id", 10):
+            return F_SESSION
+    elif c == 109:  # m
+        if named(s, pos, n, b"message", 7):
+            return F_MESSAGE
+    elif c == 104:  # h
+        if named(s, pos, n, b"host", 4):
+            return F_HOST
+    elif c == 117:  # u
+        if named(s, pos, n, b"user_id", 7):
+            return F_USER
+    elif c == 99:  # c
+        if named(s, pos, n, b"client_id", 9):
+            return F_CLIENT
+    elif c == 97:  # a
+        if named(s, pos, n, b"attributes", 10):
+            return F_ATTRIBUTES
     return -1
 
 
-cdef Py_ssize_t attributes(Buf* ab, const unsigned char* s, Py_ssize_t pos, int* count) except -2:
-    """Read the object at s[pos] (``{``) into ``ab`` as msgspec writes its members
-    (``"k":"v","k2":"v2"``); the position after it, or -1 when it is not an object of at most
-    128 distinct keys with string values of at most 8192 code points."""
-    cdef Py_ssize_t key_at[MAX_ATTRIBUTES]
-    cdef Py_ssize_t key_len[MAX_ATTRIBUTES]
-    cdef Py_ssize_t k0, k1, v0, v1, chars, at, length
-    cdef bint key_escaped, value_escaped
-    cdef int n = 0, j
-    ab.len = 0
-    pos = skip_ws(s, pos + 1)
+cdef inline bint same_day_utc(Line* ln, const unsigned char* s, Py_ssize_t a, Py_ssize_t n) noexcept:
+    """Whether s[a:a+n] is ``<ln.day>Thh:mm:ss[.ffffff]Z``, a day already read in that form: then it
+    is valid and msgspec writes it as it is (a fraction of zeros it leaves out)."""
+    cdef int hour, minute, second, fraction
+    if (n != 20 and n != 27) or s[a + n - 1] != 90 or memcmp(s + a, ln.day, 10) != 0:
+        return False
+    if s[a + 10] != 84 or s[a + 13] != 58 or s[a + 16] != 58:
+        return False
+    hour = digits(s, a + 11, 2)
+    minute = digits(s, a + 14, 2)
+    second = digits(s, a + 17, 2)
+    if hour < 0 or hour > 23 or minute < 0 or minute > 59 or second < 0 or second > 59:
+        return False
+    if n == 27:
+        fraction = digits(s, a + 20, 6)
+        return s[a + 19] == 46 and fraction > 0
+    return True
+
+
+cdef int utc_stamp(Line* ln, const unsigned char* s, Py_ssize_t a, Py_ssize_t b) except -1:
+    """Whether s[a:b] is a timestamp ``put_rfc3339`` takes; ``ln.stamp_out`` holds it as written.
+    The last stamp is remembered (a batch's lines often share one), and the day of the last one
+    written as it was read (lines of a day in UTC are the common case)."""
+    cdef Buf t
+    cdef Py_ssize_t n = b - a
+    if n == ln.stamp_in_len and memcmp(s + a, ln.stamp_in, n) == 0:
+        return 1
+    if n > MAX_STAMP:
+        return 0
+    ln.stamp_in_len = -1
+    if same_day_utc(ln, s, a, n):
+        memcpy(ln.stamp_out, s + a, n)
+        ln.stamp_out_len = n
+        ln.stamp_same = True
+    else:
+        t.data = ln.stamp_out
+        t.len = 0
+        t.cap = MAX_STAMP  # it writes 27 bytes at most: never grown
+        if put_rfc3339(&t, s, a, b) != b:
+            return 0
+        ln.stamp_out_len = t.len
+        ln.stamp_same = t.len == n and memcmp(ln.stamp_out, s + a, n) == 0
+        if ln.stamp_same:
+            memcpy(ln.day, s + a, 10)
+    memcpy(ln.stamp_in, s + a, n)
+    ln.stamp_in_len = n
+    return 1
+
+
+cdef int distinct_keys(Line* ln, const unsigned char* s) except -1:
+    """Whether the attributes' keys are distinct texts (else msgspec would keep the last)."""
+    cdef int n = ln.n_attributes, i, j
+    cdef bint escaped = False
+    cdef Py_ssize_t at
+    cdef char* d
+    for i in range(n):
+        if ln.key_flags[i] & ESCAPED:
+            escaped = True
+    if not escaped:  # the bytes are the texts
+        for i in range(n):
+            for j in range(i):
+                if ln.key_stop[i] - ln.key_at[i] == ln.key_stop[j] - ln.key_at[j] and memcmp(
+                        s + ln.key_at[i], s + ln.key_at[j], ln.key_stop[i] - ln.key_at[i]) == 0:
+                    return 0
+        return 1
+    # one text has one written form: compare those
+    ln.texts.len = 0
+    for i in range(n):
+        grow(&ln.texts, ln.key_stop[i] - ln.key_at[i])
+        at = ln.texts.len
+        d = put_text(ln.texts.data + at, s, ln.key_at[i], ln.key_stop[i], ln.key_flags[i])
+        ln.texts.len = d - ln.texts.data
+        ln.key_text_at[i] = at
+        ln.key_text_len[i] = ln.texts.len - at
+        for j in range(i):
+            if ln.key_text_len[i] == ln.key_text_len[j] and memcmp(
+                    ln.texts.data + at, ln.texts.data + ln.key_text_at[j], ln.key_text_len[i]) == 0:
+                return 0
+    return 1
+
+
+cdef Py_ssize_t attributes(Line* ln, const unsigned char* s, Py_ssize_t pos, Py_ssize_t n) except -2:
+    """Read the object at s[pos] (``{``) into ``ln``; the position after it, or -1 when it is not an
+    object of at most 128 distinct keys with string values of at most 8192 code points."""
+    cdef Py_ssize_t chars, stop
+    cdef int a = 0
+    pos = gap(ln, s, pos + 1)
     if s[pos] == 125:
-        count[0] = 0
+        ln.n_attributes = 0
         return pos + 1
     while True:
-        if n == MAX_ATTRIBUTES or s[pos] != 34:
+        if a == MAX_ATTRIBUTES or s[pos] != 34:
             return -1
-        k0 = pos + 1
-        k1 = scan_string(s, k0, &chars, &key_escaped)
-        if k1 < 0:
+        stop = scan_string(s, pos + 1, n, &chars, &ln.key_flags[a])
+        if stop < 0:
             return -1
-        pos = skip_ws(s, k1 + 1)
+        ln.key_at[a] = pos + 1
+        ln.key_stop[a] = stop
+        pos = gap(ln, s, stop + 1)
         if s[pos] != 58:
             return -1
-        pos = skip_ws(s, pos + 1)
+        pos = gap(ln, s, pos + 1)
         if s[pos] != 34:
             return -1
-        v0 = pos + 1
-        v1 = scan_string(s, v0, &chars, &value_escaped)
-        if v1 < 0 or chars > MAX_ATTRIBUTE_VALUE:
+        stop = scan_string(s, pos + 1, n, &chars, &ln.value_flags[a])
+        if stop < 0 or chars > MAX_ATTRIBUTE_VALUE:
             return -1
-        grow(ab, (k1 - k0) + (v1 - v0) + 6)
-        if n:
-            ab.data[ab.len] = 44
-            ab.len += 1
-        ab.data[ab.len] = 34
-        ab.len += 1
-        at = ab.len
-        put_text(ab, s, k0, k1, key_escaped)
-        length = ab.len - at
-        # keys compared as written: one text has one written form (msgspec would keep the last)
-        for j in range(n):
-            if key_len[j] == length and memcmp(ab.data + key_at[j], ab.data + at, length) == 0:
-                return -1
-        key_at[n] = at
-        key_len[n] = length
-        put_raw(ab, b'":"', 3)
-        put_text(ab, s, v0, v1, value_escaped)
-        ab.data[ab.len] = 34
-        ab.len += 1
-        n += 1
-        pos = skip_ws(s, v1 + 1)
+        ln.value_at[a] = pos + 1
+        ln.value_stop[a] = stop
+        if (ln.key_flags[a] | ln.value_flags[a]) & REWRITTEN:
+            ln.verbatim = False
+        a += 1
+        pos = gap(ln, s, stop + 1)
         if s[pos] == 44:
-            pos = skip_ws(s, pos + 1)
+            pos = gap(ln, s, pos + 1)
         elif s[pos] == 125:
-            count[0] = n
-            return pos + 1
+            break
         else:
             return -1
+    ln.n_attributes = a
+    if not distinct_keys(ln, s):
+        return -1
+    return pos + 1
 
 
-cdef inline void put_string_field(Buf* out, const char* name, Py_ssize_t name_len, const unsigned char* s,
-                                  Py_ssize_t* start, Py_ssize_t* stop, bint* escaped, int f) noexcept:
-    """``,"name":"text"`` into room the caller made."""
-    put_raw(out, name, name_len)
-    put_text(out, s, start[f], stop[f], escaped[f])
+cdef void put_verbatim(Buf* out, Line* ln, const unsigned char* s, Py_ssize_t pos, Py_ssize_t close) noexcept:
+    """s[pos:close] less its edits: the line is in msgspec's form but for those."""
+    cdef int k
+    for k in range(ln.n_edits):
+        put_out(out, s + pos, ln.edit_from[k] - pos)
+        if k == ln.stamp_edit:
+            put_out(out, ln.stamp_out, ln.stamp_out_len)
+        pos = ln.edit_to[k]
+    put_out(out, s + pos, close - pos)
+
+
+cdef inline void put_field(Buf* out, const char* name, Py_ssize_t name_len, Line* ln, const unsigned char* s,
+                           int f) noexcept:
+    """``,"name":"text"``."""
+    put_out(out, name, name_len)
+    out.len = put_text(out.data + out.len, s, ln.start[f], ln.stop[f], ln.flags[f]) - out.data
     out.data[out.len] = 34
     out.len += 1
 
 
-cdef Py_ssize_t one(Buf* out, Buf* ab, const unsigned char* s, Py_ssize_t pos, Py_ssize_t end,
+cdef void put_fields(Buf* out, Line* ln, const unsigned char* s) noexcept:
+    """The fields in the schema's order, from the positions read."""
+    cdef int a
+    put_out(out, b'{"timestamp":"', 14)
+    put_out(out, ln.stamp_out, ln.stamp_out_len)
+    out.data[out.len] = 34
+    out.len += 1
+    put_field(out, b',"level":"', 10, ln, s, F_LEVEL)
+    put_field(out, b',"service":"', 12, ln, s, F_SERVICE)
+    put_field(out, b',"message":"', 12, ln, s, F_MESSAGE)
+    put_field(out, b',"host":"', 9, ln, s, F_HOST)
+    if ln.present & (1 << F_USER):
+        put_field(out, b',"user_id":"', 12, ln, s, F_USER)
+    if ln.present & (1 << F_SESSION):
+        put_field(out, b',"session_id":"', 15, ln, s, F_SESSION)
+    if ln.present & (1 << F_TRACE):
+        put_field(out, b',"trace_id":"', 13, ln, s, F_TRACE)
+    if ln.present & (1 << F_ATTRIBUTES):
+        put_out(out, b',"attributes":{"', 16)
+        for a in range(ln.n_attributes):
+            if a:
+                put_out(out, b',"', 2)
+            out.len = put_text(out.data + out.len, s, ln.key_at[a], ln.key_stop[a], ln.key_flags[a]) - out.data
+            put_out(out, b'":"', 3)
+            out.len = put_text(out.data + out.len, s, ln.value_at[a], ln.value_stop[a], ln.value_flags[a]) - out.data
+            out.data[out.len] = 34
+            out.len += 1
+        out.data[out.len] = 125
+        out.len += 1
+    if ln.present & (1 << F_CLIENT):
+        put_field(out, b',"client_id":"', 14, ln, s, F_CLIENT)
+    if ln.present & (1 << F_SEQ):
+        put_out(out, b',"seq":', 7)
+        put_out(out, s + ln.start[F_SEQ], ln.stop[F_SEQ] - ln.start[F_SEQ])
+
+
+cdef Py_ssize_t one(Buf* out, Line* ln, const unsigned char* s, Py_ssize_t pos, Py_ssize_t n,
                     const char* tail, Py_ssize_t tail_len, Py_ssize_t* count) except -2:
     """Write the stored form of the line at s[pos:] (one entry, or nothing for a blank line) and
     return the position after its newline; -1 when the line is declined."""
-    cdef Py_ssize_t start[N_FIELDS]
-    cdef Py_ssize_t stop[N_FIELDS]
-    cdef bint escaped[N_FIELDS]
-    cdef Py_ssize_t line = pos, i, chars
-    cdef int seen = 0, present = 0, f, n_attributes = 0
+    cdef Py_ssize_t i, chars, open_at
+    cdef int seen = 0, last = -1, f
     cdef unsigned char c
     pos = skip_ws(s, pos)
-    if s[pos] == 10 or pos == end:
-        return pos + 1 if pos < end else end
+    if pos >= n:
+        return n
+    if s[pos] == 10:
+        return pos + 1
     if s[pos] != 123:
         return -1
-    pos = skip_ws(s, pos + 1)
+    open_at = pos
+    ln.present = 0
+    ln.verbatim = True
+    ln.n_edits = 0
+    ln.stamp_edit = -1
+    pos = gap(ln, s, pos + 1)
     while True:
-        # a key: ours are plain ASCII, so anything a string scan would stop at is declined
+        # a key: one of ours, written without escapes (any other is declined)
         if s[pos] != 34:
             return -1
-        i = pos + 1
-        while not STOP[s[i]]:
-            i += 1
-        if s[i] != 34:
-            return -1
-        f = field_of(s + pos + 1, i - pos - 1)
+        f = field_of(s, pos + 1, n)
         if f < 0 or seen & (1 << f):
             return -1
         seen |= 1 << f
-        pos = skip_ws(s, i + 1)
+        if f < last:  # msgspec writes the fields in the schema's order
+            ln.verbatim = False
+        last = f
+        pos = gap(ln, s, pos + 2 + NAME_LEN[f])
         if s[pos] != 58:
             return -1
-        pos = skip_ws(s, pos + 1)
+        pos = gap(ln, s, pos + 1)
         c = s[pos]
         if c == 34 and f != F_SEQ and f != F_ATTRIBUTES:
-            i = scan_string(s, pos + 1, &chars, &escaped[f])
+            i = scan_string(s, pos + 1, n, &chars, &ln.flags[f])
             if i < 0:
                 return -1
             if f == F_MESSAGE:
                 if chars > MAX_MESSAGE:
                     return -1
             elif f == F_TIMESTAMP:
-                if escaped[f]:
+                if ln.flags[f] or not utc_stamp(ln, s, pos + 1, i):
                     return -1
+                if not ln.stamp_same:
+                    ln.stamp_edit = ln.n_edits
+                    add_edit(ln, pos + 1, i)
             elif f == F_LEVEL:
-                if escaped[f] or not is_level(s + pos + 1, i - pos - 1):
+                if ln.flags[f] or not is_level(s + pos + 1, i - pos - 1):
                     return -1
             elif chars > MAX_STRING or (f == F_SERVICE and chars == 0):
                 return -1
-            start[f] = pos + 1
-            stop[f] = i
-            present |= 1 << f
+            if ln.flags[f] & REWRITTEN:
+                ln.verbatim = False
+            ln.start[f] = pos + 1
+            ln.stop[f] = i
+            ln.present |= 1 << f
             pos = i + 1
         elif c == 110:
             if not (NULLABLE & (1 << f) and s[pos + 1] == 117 and s[pos + 2] == 108 and s[pos + 3] == 108):
                 return -1
+            ln.verbatim = False  # msgspec leaves it out
             pos += 4
         elif f == F_SEQ:
             i = pos
@@ -392,61 +640,42 @@ cdef Py_ssize_t one(Buf* out, Buf* ab, const unsigned char* s, Py_ssize_t pos, P
             if i == pos or (s[pos] == 48 and i - pos > 1) or i - pos > 19 \
                     or (i - pos == 19 and memcmp(s + pos, b"9223372036854775807", 19) > 0):
                 return -1
-            start[f] = pos
-            stop[f] = i
-            present |= 1 << f
+            ln.start[f] = pos
+            ln.stop[f] = i
+            ln.present |= 1 << f
             pos = i
         elif f == F_ATTRIBUTES and c == 123:
-            pos = attributes(ab, s, pos, &n_attributes)
+            pos = attributes(ln, s, pos, n)
             if pos < 0:
                 return -1
-            if n_attributes:
-                present |= 1 << f
+            if ln.n_attributes:
+                ln.present |= 1 << f
+            else:
+                ln.verbatim = False  # msgspec leaves an empty map out
         else:
             return -1
-        pos = skip_ws(s, pos)
+        pos = gap(ln, s, pos)
         if s[pos] == 44:
-            pos = skip_ws(s, pos + 1)
+            pos = gap(ln, s, pos + 1)
         elif s[pos] == 125:
             break
         else:
             return -1
-    pos = skip_ws(s, pos + 1)
-    if pos < end and s[pos] != 10:
-        return -1
     if seen & REQUIRED != REQUIRED:  # (a required field seen is present: null was declined)
         return -1
-
-    # at most the line's bytes plus the timestamp's fraction and the tail (see put_text)
-    if out.len + (pos - line) + tail_len + 64 > out.cap:
-        grow(out, (pos - line) + tail_len + 64)
-    put_raw(out, b'{"timestamp":"', 14)
-    if put_rfc3339(out, s, start[F_TIMESTAMP], stop[F_TIMESTAMP]) != stop[F_TIMESTAMP]:
+    i = skip_ws(s, pos + 1)
+    if i < n and s[i] != 10:
         return -1
-    out.data[out.len] = 34
-    out.len += 1
-    put_string_field(out, b',"level":"', 10, s, start, stop, escaped, F_LEVEL)
-    put_string_field(out, b',"service":"', 12, s, start, stop, escaped, F_SERVICE)
-    put_string_field(out, b',"message":"', 12, s, start, stop, escaped, F_MESSAGE)
-    put_string_field(out, b',"host":"', 9, s, start, stop, escaped, F_HOST)
-    if present & (1 << F_USER):
-        put_string_field(out, b',"user_id":"', 12, s, start, stop, escaped, F_USER)
-    if present & (1 << F_SESSION):
-        put_string_field(out, b',"session_id":"', 15, s, start, stop, escaped, F_SESSION)
-    if present & (1 << F_TRACE):
-        put_string_field(out, b',"trace_id":"', 13, s, start, stop, escaped, F_TRACE)
-    if present & (1 << F_ATTRIBUTES):
-        put_raw(out, b',"attributes":{', 15)
-        put_raw(out, ab.data, ab.len)
-        put_raw(out, b"}", 1)
-    if present & (1 << F_CLIENT):
-        put_string_field(out, b',"client_id":"', 14, s, start, stop, escaped, F_CLIENT)
-    if present & (1 << F_SEQ):
-        put_raw(out, b',"seq":', 7)
-        put_raw(out, <const char*>s + start[F_SEQ], stop[F_SEQ] - start[F_SEQ])
-    put_raw(out, tail, tail_len)
+
+    # at most the line's bytes, 5 more for a timestamp's fraction, and the tail (see put_text)
+    grow(out, (pos - open_at) + tail_len + 64)
+    if ln.verbatim:
+        put_verbatim(out, ln, s, open_at, pos)
+    else:
+        put_fields(out, ln, s)
+    put_out(out, tail, tail_len)
     count[0] += 1
-    return pos + 1 if pos < end else end
+    return i + 1 if i < n else n
 
 
 def transcode(bytes chunk, bytes end):
@@ -456,18 +685,21 @@ def transcode(bytes chunk, bytes end):
     cdef Py_ssize_t n = PyBytes_GET_SIZE(chunk), pos = 0, count = 0
     cdef const char* tail = PyBytes_AS_STRING(end)
     cdef Py_ssize_t tail_len = PyBytes_GET_SIZE(end)
-    cdef Buf out, ab
+    cdef Buf out
+    cdef Line ln
     out.data = NULL
-    ab.data = NULL
+    ln.texts.data = NULL
+    ln.stamp_in_len = -1
+    memset(ln.day, 0, 10)
     try:
-        # room for lines of 100 bytes or more: a payload of shorter ones grows the buffer
+        # room for lines of 100 bytes or more (a payload of shorter ones grows it)
         buf_open(&out, n + (n // 100 + 16) * (tail_len + 8))
-        buf_open(&ab, 1024)
+        buf_open(&ln.texts, 256)
         while pos < n:
-            pos = one(&out, &ab, s, pos, n, tail, tail_len, &count)
+            pos = one(&out, &ln, s, pos, n, tail, tail_len, &count)
             if pos < 0:
                 return None
         return PyBytes_FromStringAndSize(out.data, out.len), count
     finally:
         free(out.data)
-        free(ab.data)
+        free(ln.texts.data)

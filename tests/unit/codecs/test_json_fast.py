@@ -162,6 +162,38 @@ def test_what_is_stored_for_an_offset_is_the_instant_in_utc() -> None:
     assert data.startswith(b'{"timestamp":"2025-07-01T03:29:23.500000Z","level":"ERROR"')
 
 
+DAY_STAMPS = {  # a stamp of the day read before, and whether it is taken
+    "2025-06-30T21:59:23Z": True,
+    "2025-06-30T23:59:59.999999Z": True,
+    "2025-06-30T23:59:59.000000Z": True,  # msgspec leaves a zero fraction out
+    "2025-06-30T23:59:59.100Z": True,
+    "2025-06-30T23:59:59+00:00": True,
+    "2025-06-30T24:00:00Z": False,
+    "2025-06-30T23:60:00Z": False,
+    "2025-06-30T23:59:60Z": False,
+    "2025-06-30T23:5a:00Z": False,
+    "2025-06-30T23-59:00Z": False,
+    "2025-06-30t23:59:59Z": False,
+    "2025-06-30T23:59:59z": False,
+    "2025-06-30T23:59:59.12345aZ": False,
+    "2025-06-30T23:59:59.1234567Z": False,
+}
+
+
+@pytest.mark.parametrize("stamp", DAY_STAMPS)
+def test_a_stamp_of_a_day_already_read_is_checked_all_the_same(stamp: str) -> None:
+    """The transcoder remembers the last day it read in UTC form: a line of that day is checked
+    by its time alone, which must agree with put_rfc3339."""
+    first = line(base=BASE.replace(STAMP, "2025-06-30T21:59:23.123456Z"))
+    chunk = first + line(base=BASE.replace(STAMP, stamp)) + first
+    assert (agreed(chunk) is not None) == DAY_STAMPS[stamp]
+
+
+def test_a_line_with_more_whitespace_runs_than_kept_is_written_field_by_field() -> None:
+    record = json.loads(GOLDEN["limits"])
+    taken((json.dumps(record, ensure_ascii=False) + "\n").encode())  # ", " and ": " around 128 attributes
+
+
 def _bench_body() -> bytes:
     path = Path(__file__).resolve().parents[3] / "bench" / "ingest.py"
     spec = importlib.util.spec_from_file_location("bench_ingest", path)
