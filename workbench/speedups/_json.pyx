@@ -24,8 +24,8 @@ by field from the positions found while reading it.
 
 Reading past a line is never needed: a bytes object ends with a NUL and each line with a
 newline, and neither byte can continue any token, so the scanners stop at them without a bounds
-check (``skip_ws`` does not skip a newline: a line ends there). Word-at-a-time reads check the
-chunk's length.
+check (``skip_ws`` does not skip a newline: a line ends there). The 16-byte reads of string
+scans check the chunk's length.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
@@ -65,8 +65,9 @@ cdef extern from *:
     #include <emmintrin.h>
     #endif
     /* The first byte at or after s[i] that a string scan stops at: a quote, a backslash, a byte
-       below 0x20 (invalid raw) or from 0x80 (UTF-8 to check). 16 bytes at a time where SSE2 is (always on x86-64), the
-       vector loads never past s[n]; the byte loop ends at the NUL or newline that ends a line. */
+       below 0x20 (invalid raw) or from 0x80 (UTF-8 to check). 16 bytes at a time where SSE2 is
+       (always on x86-64), never loading past s[n]; the byte loop ends at the NUL or newline that
+       ends a line. */
     static inline Py_ssize_t json_to_stop(const unsigned char *s, Py_ssize_t i, Py_ssize_t n) {
     #if defined(__SSE2__) && defined(__GNUC__)
         const __m128i quote = _mm_set1_epi8(0x22), backslash = _mm_set1_epi8(0x5C), space = _mm_set1_epi8(0x20);

@@ -101,6 +101,7 @@ FULL = CODEC.encode(
         )
     ]
 )
+PAIR = r"\ud83d\ude00"  # one code point, 12 bytes of JSON
 ESCAPES = r"q\" b\\ s\/ \b\f\n\r\t \u00e9\u20AC\ud83d\ude00 \u0000\u001F\u001f\u0041 \u2028\u007f"
 
 # Python's json.dumps as it comes: ", " and ": ", every non-ASCII character escaped
@@ -147,6 +148,8 @@ GOLDEN = {
         base=BASE.replace("payment-api", "é" * MAX_SHORT).replace("charge failed", "é" * MAX_MESSAGE),
     ),
     "longest attribute value": line(f'"attributes":{{"k":"{"😀" * MAX_ATTRIBUTE_VALUE}"}}'),
+    "empty attributes": line('"attributes":{}'),
+    "surrogate pairs at the limit": line('"user_id":"' + PAIR * MAX_SHORT + '"'),
     "seq 0 and padded": line('"seq":0') + line('"seq":          42'),
     "empty": b"",
 }
@@ -189,9 +192,26 @@ def test_a_stamp_of_a_day_already_read_is_checked_all_the_same(stamp: str) -> No
     assert (agreed(chunk) is not None) == DAY_STAMPS[stamp]
 
 
-def test_a_line_with_more_whitespace_runs_than_kept_is_written_field_by_field() -> None:
-    record = json.loads(GOLDEN["limits"])
-    taken((json.dumps(record, ensure_ascii=False) + "\n").encode())  # ", " and ": " around 128 attributes
+# one escape in lines otherwise in msgspec's form: those it writes otherwise must be rewritten
+ONE_ESCAPE = [r"\/", r"\u00e9", r"\u0041", r"\u000a", r"\u0008", r"\u001F", r"\u001f", r"\u0000", r"\u0022",
+              r"\u005c", r"\u005C", r"\ud83d\ude00", r"\u2028", r"\u007f", r"\"", r"\\", r"\b", r"\t"]  # fmt: skip
+
+
+@pytest.mark.parametrize("escape", ONE_ESCAPE)
+def test_each_escape_is_stored_as_msgspec_writes_it(escape: str) -> None:
+    message = BASE.replace("charge failed", f"a{escape}b")
+    taken(line(f'"attributes":{{"k{escape}":"v{escape}"}}', base=message))
+    taken(line(f'"user_id":"{escape}"'))
+
+
+@pytest.mark.parametrize("stamp", [STAMP, "2025-06-30T21:59:23.5+01:00"])
+@pytest.mark.parametrize("attributes", [18, 19, 20])
+def test_whitespace_runs_around_the_most_a_line_keeps_are_all_left_out(stamp: str, attributes: int) -> None:
+    """A line in msgspec's form is copied less its whitespace runs, up to a number of them; a
+    line with more is written field by field. ", " and ": " make 10 + 2 x attributes runs here."""
+    record = json.loads(line(base=BASE.replace(STAMP, stamp)))
+    record["attributes"] = {f"k{i}": "v" for i in range(attributes)}
+    taken((json.dumps(record) + "\n").encode())
 
 
 def _bench_body() -> bytes:
@@ -249,6 +269,7 @@ INVALID = {
     "raw NUL in a string": line(base=BASE.replace("charge", "\x00charge")),
     "257-char host": line(base=BASE.replace("web-1", "h" * (MAX_SHORT + 1))),
     "257 two-byte chars in user_id": line(f'"user_id":"{"é" * (MAX_SHORT + 1)}"'),
+    "257 surrogate pairs in user_id": line('"user_id":"' + PAIR * (MAX_SHORT + 1) + '"'),
     "65537 two-byte chars in message": line(base=BASE.replace("charge failed", "é" * (MAX_MESSAGE + 1))),
     "65537 chars, 65536 of them escapes": line(base=BASE.replace("charge failed", "\\n" * MAX_MESSAGE + "x")),
     "8193-char attribute value": line(f'"attributes":{{"k":"{"é" * (MAX_ATTRIBUTE_VALUE + 1)}"}}'),
@@ -343,7 +364,8 @@ def respelled(draw: st.DrawFn, entry: object) -> bytes:
         fraction, zone = rest[:6].rstrip("0"), rest[6:]
         stamp = f"{head}.{fraction}{zone}"
     record["timestamp"] = stamp.replace("+00:00", draw(st.sampled_from(["Z", "+00:00", "-00:00"])))
-    keys = draw(st.permutations(list(record)))
+    in_order = sorted(record, key=model.FIELDS.index)
+    keys = in_order if draw(st.booleans()) else draw(st.permutations(in_order))
     ascii_only = draw(st.booleans())
     colon, comma = draw(WS) + ":" + draw(WS), draw(WS) + "," + draw(WS)
 
