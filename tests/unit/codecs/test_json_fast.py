@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import json
-import random
 from pathlib import Path
 
 import msgspec
@@ -149,6 +148,7 @@ GOLDEN = {
     ),
     "longest attribute value": line(f'"attributes":{{"k":"{"😀" * MAX_ATTRIBUTE_VALUE}"}}'),
     "empty attributes": line('"attributes":{}'),
+    "a null, fields in order": line('"user_id":null', '"seq":1'),
     "surrogate pairs at the limit": line('"user_id":"' + PAIR * MAX_SHORT + '"'),
     "seq 0 and padded": line('"seq":0') + line('"seq":          42'),
     "empty": b"",
@@ -443,19 +443,18 @@ def mutated(draw: st.DrawFn) -> bytes:
     data = bytearray(
         draw(st.sampled_from([CODEC.encode(batch), FULL, GOLDEN["escapes"], GOLDEN["whitespace"]]))
     )
-    rnd = random.Random(draw(st.integers(0, 2**32)))
     for _ in range(draw(st.integers(1, 3))):
-        at = rnd.randrange(len(data) + 1)
-        op = rnd.randrange(4)
-        byte = NASTY[rnd.randrange(len(NASTY))]
-        if op == 0 and at < len(data):
-            del data[at]
-        elif op == 1:
+        at = draw(st.integers(0, len(data)))
+        op = draw(st.sampled_from(["delete", "insert", "replace", "repeat"]))
+        byte = draw(st.sampled_from(NASTY))
+        if op == "delete":
+            del data[at : at + 1]
+        elif op == "insert":
             data.insert(at, byte)
-        elif op == 2 and at < len(data):
-            data[at] = byte
+        elif op == "replace":
+            data[at : at + 1] = bytes([byte])
         else:
-            data[at:at] = data[at : at + rnd.randrange(1, 8)]
+            data[at:at] = data[at : at + draw(st.integers(1, 8))]
     return bytes(data)
 
 
