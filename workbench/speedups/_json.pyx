@@ -679,7 +679,7 @@ cdef Py_ssize_t one(Buf* out, Line* ln, const unsigned char* s, Py_ssize_t pos, 
     return i + 1 if i < n else n
 
 
-def transcode(bytes chunk, bytes end):
+def transcode(bytes chunk not None, bytes end not None):
     """The stored lines of a payload of JSON lines, each ending in ``end`` instead of ``}\\n``,
     and how many; None when any line is declined (see the module docstring)."""
     cdef const unsigned char* s = <const unsigned char*>PyBytes_AS_STRING(chunk)

@@ -248,6 +248,12 @@ def test_stored_is_the_transcoder_behind_the_switches(monkeypatch: pytest.Monkey
     assert CODEC.stored(payload, TAIL) is None
 
 
+def test_the_arguments_are_bytes() -> None:
+    for chunk, end in ((None, b"}\n"), (FULL, None), (bytearray(FULL), b"}\n")):
+        with pytest.raises(TypeError):
+            transcode(chunk, end)  # type: ignore[arg-type]
+
+
 # invalid lines: declined, and msgspec says they are invalid
 INVALID = {
     "Feb 30": line(base=BASE.replace(STAMP, "2025-02-30T21:59:23Z")),
