@@ -18,8 +18,16 @@ from typing import Any
 import msgspec
 
 from workbench import model
-from workbench.codecs import base
-from workbench.codecs.base import ENCODING, INVALID, MALFORMED, Decoded, RecordError, decode_text, split_lines
+from workbench.codecs.base import (
+    ENCODING,
+    INVALID,
+    MALFORMED,
+    STORE_DIRECT,
+    Decoded,
+    RecordError,
+    decode_text,
+    split_lines,
+)
 
 _transcode: Callable[[bytes, bytes], tuple[bytes, int] | None] | None
 try:
@@ -42,11 +50,12 @@ class JsonCodec:
         return _encoder.encode_lines(entries)
 
     def stored(self, payload: bytes, end: bytes) -> tuple[bytes, int] | None:
-        """The payload's lines as stored, each ending in ``end`` instead of ``}\\n``, and how many;
-        None when the fast path is off or declines (then ``decode`` and ``normalise``)."""
-        # read at call time: STORE_DIRECT is the one switch of every codec's shortcut
-        if _transcode is None or not (self.fast and base.STORE_DIRECT):
+        """The payload's stored lines, each ending with ``end`` instead of ``}\\n``, and how many,
+        written and checked against the schema in C (``STORE_DIRECT``). None when the transcoder
+        declines a line or is not in use: then ``decode`` (and ``normalise``)."""
+        if not (self.fast and STORE_DIRECT):
             return None
+        assert _transcode is not None
         return _transcode(payload, end)
 
     def decode(self, payload: bytes) -> Decoded:

@@ -36,7 +36,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from workbench import model, speedups
-from workbench.codecs import base
+from workbench.codecs import json as json_codec
 from workbench.codecs.json import JsonCodec
 from workbench.generator.patterns import LogFactory
 from workbench.generator.pool import Pool
@@ -244,7 +244,7 @@ def test_stored_is_the_transcoder_behind_the_switches(monkeypatch: pytest.Monkey
     assert CODEC.stored(payload, TAIL) == (data.replace(b"}\n", TAIL), n)
     assert CODEC.stored(payload + b"not json\n", TAIL) is None
     assert JsonCodec(fast=False).stored(payload, TAIL) is None
-    monkeypatch.setattr(base, "STORE_DIRECT", False)  # another schema loaded: msgspec validates
+    monkeypatch.setattr(json_codec, "STORE_DIRECT", False)  # another schema loaded: msgspec validates
     assert CODEC.stored(payload, TAIL) is None
 
 
