@@ -101,6 +101,35 @@ def test_direct_and_decoded_sessions_store_the_same(
         assert replies[-1] == wire.ack_line(len(frames))
 
 
+LINES = {  # per format: lines the transcoder takes, one it declines (the parser takes it), one rejected
+    "raw": [
+        b"2025-06-30T21:59:23.123456Z ERROR payment-api: charge failed user_id=42 seq=7 attr.k=v",
+        b"2025-06-30T21:59:23+02:00 INFO auth: login host=web-1",
+        b"[Sun Dec 04 04:47:44 2005] [error] a foreign line: declined, the parser takes it",
+        b"2025-06-30T21:59:23Z INFO auth: " + b"x" * 65537,  # over maxLength: declined, then rejected
+    ],
+    "json": [
+        b'{"timestamp":"2025-06-30T21:59:23.123456Z","level":"INFO","service":"s","message":"m","host":"h","seq":1}',
+        b'{"message": "m", "level": "WARN", "host": "", "service": "s", "timestamp": "2025-06-30T21:59:23+02:00"}',
+        b'{"timestamp":"2025-06-30 21:59:23Z","level":"INFO","service":"s","message":"a space: msgspec","host":"h"}',
+        b'{"timestamp":"2025-02-30T21:59:23Z","level":"INFO","service":"s","message":"Feb 30","host":"h"}',
+    ],
+}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.sampled_from(sorted(LINES)), st.data(), st.lists(st.integers(0, 3000), max_size=5))
+def test_direct_and_decoded_sessions_store_the_same_lines(
+    tmp_path: Path, fixed_clock: None, monkeypatch: pytest.MonkeyPatch, fmt: str, data: st.DataObject,
+    cuts: list[int],
+) -> None:  # fmt: skip
+    lines = data.draw(st.lists(st.sampled_from(LINES[fmt]), min_size=1, max_size=10))
+    stream = wire.make_header(fmt).encode() + b"".join(line + b"\n" for line in lines)
+    direct = _feed(tmp_path / "d", stream, cuts, True, monkeypatch)
+    assert direct == _feed(tmp_path / "p", stream, cuts, False, monkeypatch)
+    assert direct[1] == sum(line != LINES[fmt][3] for line in lines)
+
+
 def test_the_direct_path_takes_a_whole_octet_stream_in_one_batch_per_read(
     tmp_path: Path, fixed_clock: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -120,3 +149,16 @@ def test_a_broken_stream_keeps_the_frames_stored_before_the_break(
     with pytest.raises(FramingError):
         session.feed(wire.make_header("syslog").encode() + good + b"x1 broken")
     assert sum(b.logs for b in batches) == len(GOOD)
+
+
+@pytest.mark.parametrize("fmt", sorted(LINES))
+def test_lines_the_transcoders_take_never_reach_msgspec(
+    tmp_path: Path, fixed_clock: None, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    def no_decoding(*_: object) -> None:
+        raise AssertionError("the decoded path ran")
+
+    monkeypatch.setattr(decoding, "make_batch", no_decoding)
+    stream = wire.make_header(fmt).encode() + b"".join(line + b"\n" for line in LINES[fmt][:2] * 50)
+    data, logs, rejected, _ = _feed(tmp_path, stream, [7, 300, 2000], True, monkeypatch)
+    assert logs == 100 == data.count(b"\n") and not rejected

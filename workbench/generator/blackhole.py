@@ -30,6 +30,7 @@ import contextlib
 import itertools
 import logging
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -56,6 +57,7 @@ def _count_message() -> Any:
 
 
 _CountBatch = _count_message()
+_proto_count: Callable[[bytes], int] | None
 try:  # the compiled counter walks the fields without building an object per entry
     from workbench.speedups._binary import proto_count as _proto_count
 except ImportError:
