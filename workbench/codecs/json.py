@@ -39,6 +39,18 @@ _decoder = msgspec.json.Decoder(model.LogEntry)
 _encoder = msgspec.json.Encoder()
 
 
+def _storable(entry: Any) -> bool:
+    """Whether the entry's time can be stored in UTC: msgspec keeps an offset, and one at the
+    calendar's edge (``0001-01-01T00:00:00+00:01``) is outside Python's years once in UTC."""
+    if not entry.timestamp.utcoffset():
+        return True
+    try:
+        entry.timestamp.astimezone(model.UTC)
+    except OverflowError:
+        return False
+    return True
+
+
 class JsonCodec:
     name = "json"
     binary = False
@@ -60,7 +72,9 @@ class JsonCodec:
 
     def decode(self, payload: bytes) -> Decoded:
         try:
-            return Decoded(_decoder.decode_lines(payload))
+            entries = _decoder.decode_lines(payload)
+            if all(map(_storable, entries)):
+                return Decoded(entries)
         except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, RecursionError):
             pass
         return self.decode_lines(split_lines(payload))
@@ -69,7 +83,12 @@ class JsonCodec:
         out = Decoded()
         for i, line in enumerate(lines):
             try:
-                out.entries.append(_decoder.decode(line))
+                entry = _decoder.decode(line)
+                if not _storable(entry):
+                    detail = f"timestamp {entry.timestamp.isoformat()} is outside years 1-9999 in UTC"
+                    out.errors.append(RecordError(i, INVALID, detail, line))
+                    continue
+                out.entries.append(entry)
             except msgspec.ValidationError as exc:
                 out.errors.append(RecordError(i, INVALID, str(exc), line))
             # msgspec raises UnicodeDecodeError itself for bad UTF-8 inside a string

@@ -23,6 +23,7 @@ from hypothesis import given
 
 from workbench.codecs.base import ENCODING, INVALID, MALFORMED
 from workbench.codecs.json import JsonCodec
+from workbench.ingestor.decoding import normalise
 
 pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
 
@@ -100,3 +101,13 @@ def test_bad_lines_are_rejected_with_their_reason_and_the_good_ones_kept() -> No
         (2 * i + 1, r) for i, r in enumerate(bad.values())
     ]
     assert all(e.raw and e.detail for e in decoded.errors)
+
+
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00+00:01", "9999-12-31T23:59:59-00:01"])
+def test_an_offset_that_leaves_the_calendar_in_utc_is_rejected_not_raised(stamp: str) -> None:
+    """msgspec keeps the offset; storing converts to UTC, which would raise for these instants."""
+    good = b'{"timestamp":"2025-06-30T21:59:23Z","level":"INFO","service":"s","message":"m","host":"h"}'
+    bad = good.replace(b"2025-06-30T21:59:23Z", stamp.encode())
+    out = JsonCodec().decode(good + b"\n" + bad + b"\n" + good + b"\n")
+    assert len(out.entries) == 2 and [(e.index, e.reason) for e in out.errors] == [(1, "invalid")]
+    normalise(out.entries)
