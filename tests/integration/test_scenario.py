@@ -218,6 +218,23 @@ def test_rsyslog_target_is_accounted_like_our_ingestor(tmp_path: Path) -> None:
     assert 'streamDriver.name="gtls"' in conf and "127.0.0.1" in conf
 
 
+@pytest.mark.parametrize("kind", ["rsyslog", "syslog-ng"])
+def test_peer_configs_use_absolute_paths_under_a_relative_results_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """`workbench run` writes under the relative results/; rsyslogd changes to / before it writes
+    its pid file, so a relative path there made it exit (the peers scenario lost its rsyslog rows)."""
+    from workbench.scenario.external import render
+    from workbench.scenario.model import TargetSettings
+
+    monkeypatch.chdir(tmp_path)
+    command, config, subs = render(TargetSettings(type=kind, tls=True), Path("results/run/cells/000-x"))
+    for key in ("data_dir", "config", "cert", "key"):
+        assert Path(subs[key]).is_absolute(), key
+    assert "results/run" not in config.replace(str(tmp_path / "results/run"), "")
+    assert all("results/run" not in part or part.startswith(str(tmp_path)) for part in command)
+
+
 def test_loggen_and_baseline_are_checked() -> None:
     with pytest.raises(ConfigError, match="loggen sends syslog over tcp"):
         expand(parse_scenario("name: t\ngenerators: [{tool: loggen, format: json}]\n"))

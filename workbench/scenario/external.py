@@ -127,7 +127,9 @@ class SyslogNg:
 
 
 def render(target: TargetSettings, cell_dir: Path) -> tuple[list[str], str, dict[str, str]]:
-    """The command, the config text and the substitutions of a target for one cell."""
+    """The command, the config text and the substitutions of a target for one cell. Paths are
+    absolute: rsyslogd changes to ``/`` before it writes its pid file."""
+    cell_dir = cell_dir.resolve()
     data_dir = cell_dir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     subs = {"port": str(_free_port()), "data_dir": str(data_dir), "config": str(cell_dir / "target.conf"),
