@@ -7,8 +7,9 @@ writer's schema id as a big-endian uint32, then the Avro binary encoding of
 writer's schema to the reader's (the bundled one by default); a newer compatible writer schema
 that adds fields is read with its own schema instead, its added fields kept as attributes (the
 same normalisation as JSON with a newer schema id). A writer of exactly the bundled record goes
-through a compiled transcoder straight to stored JSON lines, validated by msgspec
-(``workbench/speedups/_binary.pyx``); a payload it declines goes to fastavro, which gives the
+through a compiled transcoder straight to stored JSON lines, checked against the schema in C
+(``workbench/speedups/_binary.pyx``; ``decode`` also validates them with msgspec, ``stored``
+keeps them for the ingestor); a payload it declines goes to fastavro, which gives the
 same entries and says what is wrong.
 """
 

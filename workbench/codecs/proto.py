@@ -1,7 +1,8 @@
 """Protobuf: one ``LogBatch`` message (``schemas/log.proto``) per payload.
 
 A payload in the plain case goes through a compiled transcoder straight to stored JSON lines,
-validated by msgspec (``workbench/speedups/_binary.pyx``); any other one through protobuf's
+checked against the schema in C (``workbench/speedups/_binary.pyx``; ``decode`` also validates
+them with msgspec, ``stored`` keeps them for the ingestor); any other one through protobuf's
 decoder and the loop below, which give the same entries and say which entry is bad.
 
 On a stream each payload is a length-prefixed frame (see ``workbench.wire``). Timestamps travel

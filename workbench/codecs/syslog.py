@@ -12,8 +12,10 @@ BSD messages may lack PRI (as syslogd writes them to files); they then default t
 (RFC 3164 section 4.3.3), i.e. INFO.
 
 RFC 5424 messages in the usual shape (see ``workbench/speedups/_syslog.pyx``) go through a compiled
-transcoder straight to stored JSON lines, validated by msgspec against the schema; a batch with
-any other message runs the Python parser below, which gives the same entries.
+transcoder straight to stored JSON lines, checked against the schema in C: ``decode`` validates
+them with msgspec too (it returns entries), the ingestor's ``stored`` keeps them as they are
+(``base.STORE_DIRECT``). A batch with any other message runs the Python parser below, which
+gives the same entries.
 
 A payload is either newline-separated messages or RFC 6587 octet-counted ones (``LEN SP MSG``);
 ``decode`` tells them apart by the first byte. ``encode`` writes octet-counted messages, which
