@@ -94,6 +94,17 @@ cdef inline bint is_digit(unsigned char c):
     return 48 <= c <= 57
 
 
+cdef inline bint blank(const unsigned char* s, Py_ssize_t n):
+    """Only ASCII whitespace (``bytes.strip`` would leave nothing): ``split_lines`` skips it."""
+    cdef Py_ssize_t i
+    cdef unsigned char c
+    for i in range(n):
+        c = s[i]
+        if c != 32 and not (9 <= c <= 13):
+            return False
+    return True
+
+
 cdef int put_int(Buf* b, long long v) except -1:
     """A decimal integer (JSON number)."""
     cdef char tmp[24]

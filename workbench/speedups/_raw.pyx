@@ -446,17 +446,6 @@ cdef int one(Buf* out, const unsigned char* s, Py_ssize_t n, const char* end, Py
     return 0
 
 
-cdef inline bint blank(const unsigned char* s, Py_ssize_t n):
-    """Only ASCII whitespace (``bytes.strip`` would leave nothing): ``split_lines`` skips it."""
-    cdef Py_ssize_t i
-    cdef unsigned char c
-    for i in range(n):
-        c = s[i]
-        if c != 32 and not (9 <= c <= 13):
-            return False
-    return True
-
-
 def transcode(bytes chunk, bytes end):
     """(The JSON lines of a payload of raw lines, how many), or None (see the module docstring)."""
     cdef const unsigned char* s = <const unsigned char*>PyBytes_AS_STRING(chunk)

@@ -18,7 +18,7 @@ the header's ``syslog.*`` ones), text within the schema's limits, at most 128 at
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdlib cimport free
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memchr, memcmp, memcpy
 
 cdef enum:
     # entry fields carried by the log@32473 element
@@ -356,25 +356,40 @@ def transcode(list records):
         free(out.data)
 
 
+cdef inline Py_ssize_t frame_body(const unsigned char* s, Py_ssize_t frame, Py_ssize_t size,
+                                  Py_ssize_t max_length, Py_ssize_t* length):
+    """Where the message of the octet-counted frame at ``frame`` starts (its length in
+    ``length``); -1 when the frame is incomplete, over ``max_length`` or not ``LEN SP`` (CR/LF
+    before it skipped)."""
+    cdef Py_ssize_t i = frame, pos, n = 0
+    while i < size and (s[i] == 10 or s[i] == 13):
+        i += 1
+    pos = i
+    while i < size and i - pos < 10 and is_digit(s[i]):
+        n = n * 10 + (s[i] - 48)
+        i += 1
+    if i == pos or i >= size or s[i] != 32 or n > max_length or i + 1 + n > size:
+        return -1
+    length[0] = n
+    return i + 1
+
+
 def stored_lines(bytes chunk, bytes end):
     """(stored lines, count) of a payload of newline-separated messages, each line ending with
-    ``end``; None when any message is declined. Blank lines are skipped, a CR before LF dropped."""
+    ``end``; None when any message is declined. Blank lines are skipped (``one`` drops a CR)."""
     cdef const unsigned char* s = <const unsigned char*>PyBytes_AS_STRING(chunk)
-    cdef Py_ssize_t size = PyBytes_GET_SIZE(chunk), pos = 0, stop, j
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(chunk), pos = 0, stop
     cdef const char* tail = PyBytes_AS_STRING(end)
     cdef Py_ssize_t ntail = PyBytes_GET_SIZE(end)
     cdef Py_ssize_t count = 0
+    cdef const void* nl
     cdef Buf out
     buf_open(&out, size * 2 + 64)
     try:
         while pos < size:
-            stop = pos
-            while stop < size and s[stop] != 10:
-                stop += 1
-            j = pos
-            while j < stop and (s[j] == 32 or s[j] == 9 or s[j] == 13 or s[j] == 11 or s[j] == 12):
-                j += 1
-            if j < stop:  # not blank (one() drops the trailing CR)
+            nl = memchr(s + pos, 10, size - pos)
+            stop = <const unsigned char*>nl - s if nl != NULL else size
+            if not blank(s + pos, stop - pos):
                 if one(&out, s + pos, stop - pos, tail, ntail) < 0:
                     return None
                 count += 1
@@ -393,7 +408,7 @@ def stored_octet(bytes buf, Py_ssize_t max_length, bytes end):
     path take over there, with their limits, errors and rejections.
     """
     cdef const unsigned char* s = <const unsigned char*>PyBytes_AS_STRING(buf)
-    cdef Py_ssize_t size = PyBytes_GET_SIZE(buf), pos, frame = 0, i, length, start, mark
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(buf), frame = 0, length, start, mark
     cdef const char* tail = PyBytes_AS_STRING(end)
     cdef Py_ssize_t ntail = PyBytes_GET_SIZE(end)
     cdef Py_ssize_t count = 0
@@ -401,18 +416,8 @@ def stored_octet(bytes buf, Py_ssize_t max_length, bytes end):
     buf_open(&out, size * 2 + 64)
     try:
         while True:
-            i = frame
-            while i < size and (s[i] == 10 or s[i] == 13):
-                i += 1
-            pos = i
-            length = 0
-            while i < size and i - pos < 10 and is_digit(s[i]):
-                length = length * 10 + (s[i] - 48)
-                i += 1
-            if i == pos or i >= size or s[i] != 32 or length > max_length:
-                break
-            start = i + 1
-            if start + length > size:
+            start = frame_body(s, frame, size, max_length, &length)
+            if start < 0:
                 break
             mark = out.len
             if one(&out, s + start, length, tail, ntail) < 0:
@@ -433,21 +438,11 @@ def octet_frames(bytes buf, Py_ssize_t max_length):
     with its limits and errors.
     """
     cdef const unsigned char* s = <const unsigned char*>PyBytes_AS_STRING(buf)
-    cdef Py_ssize_t end = PyBytes_GET_SIZE(buf), pos = 0, frame = 0, i, length, start
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(buf), frame = 0, length, start
     cdef list out = []
     while True:
-        i = frame
-        while i < end and (s[i] == 10 or s[i] == 13):
-            i += 1
-        pos = i
-        length = 0
-        while i < end and i - pos < 10 and is_digit(s[i]):
-            length = length * 10 + (s[i] - 48)
-            i += 1
-        if i == pos or i >= end or s[i] != 32 or length > max_length:
-            return out, frame
-        start = i + 1
-        if start + length > end:
+        start = frame_body(s, frame, size, max_length, &length)
+        if start < 0:
             return out, frame
         out.append(PyBytes_FromStringAndSize(<const char*>s + start, length))
         frame = start + length
