@@ -1,7 +1,8 @@
 # A growable output buffer and JSON string escaping, shared by the transcoders (textual include).
 
-from libc.stdlib cimport malloc, realloc
-from libc.string cimport memcmp, memcpy
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memchr, memcmp, memcpy
 
 cdef const char* HEX = b"0123456789abcdef"
 
@@ -333,3 +334,33 @@ cdef Py_ssize_t put_rfc3339(Buf* b, const unsigned char* s, Py_ssize_t pos, Py_s
     if put_timestamp(b, micros) < 0:
         return -1
     return i
+
+
+ctypedef int (*LineWriter)(Buf* out, const unsigned char* s, Py_ssize_t n, const char* end,
+                           Py_ssize_t end_len) except -2
+
+
+cdef object each_line(bytes chunk, bytes end, LineWriter write):
+    """(stored lines, count) of a payload of newline-separated records, ``write`` appending each
+    record's line ending with ``end``; None as soon as it declines one (returns -1). Blank lines
+    are skipped and one CR before LF dropped, as ``split_lines`` does."""
+    cdef const unsigned char* s = <const unsigned char*>PyBytes_AS_STRING(chunk)
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(chunk), pos = 0, stop, last, count = 0
+    cdef const char* tail = PyBytes_AS_STRING(end)
+    cdef Py_ssize_t ntail = PyBytes_GET_SIZE(end)
+    cdef const void* nl
+    cdef Buf out
+    buf_open(&out, size * 2 + 4096)
+    try:
+        while pos < size:
+            nl = memchr(s + pos, 10, size - pos)
+            stop = <const unsigned char*>nl - s if nl != NULL else size
+            last = stop - 1 if stop > pos and s[stop - 1] == 13 else stop
+            if not blank(s + pos, last - pos):
+                if write(&out, s + pos, last - pos, tail, ntail) < 0:
+                    return None
+                count += 1
+            pos = stop + 1
+        return PyBytes_FromStringAndSize(out.data, out.len), count
+    finally:
+        free(out.data)

@@ -448,25 +448,4 @@ cdef int one(Buf* out, const unsigned char* s, Py_ssize_t n, const char* end, Py
 
 def transcode(bytes chunk, bytes end):
     """(The JSON lines of a payload of raw lines, how many), or None (see the module docstring)."""
-    cdef const unsigned char* s = <const unsigned char*>PyBytes_AS_STRING(chunk)
-    cdef Py_ssize_t n = PyBytes_GET_SIZE(chunk), pos = 0, stop, last
-    cdef const char* e = PyBytes_AS_STRING(end)
-    cdef Py_ssize_t end_len = PyBytes_GET_SIZE(end), lines = 0
-    cdef const void* nl
-    cdef Buf out
-    buf_open(&out, n * 2 + 4096)
-    try:
-        while pos < n:
-            nl = memchr(s + pos, 10, n - pos)
-            stop = <const unsigned char*>nl - s if nl != NULL else n
-            last = stop
-            if last > pos and s[last - 1] == 13:  # CRLF: split_lines strips one CR
-                last -= 1
-            if not blank(s + pos, last - pos):
-                if one(&out, s + pos, last - pos, e, end_len) < 0:
-                    return None
-                lines += 1
-            pos = stop + 1
-        return PyBytes_FromStringAndSize(out.data, out.len), lines
-    finally:
-        free(out.data)
+    return each_line(chunk, end, one)

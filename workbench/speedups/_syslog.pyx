@@ -376,27 +376,8 @@ cdef inline Py_ssize_t frame_body(const unsigned char* s, Py_ssize_t frame, Py_s
 
 def stored_lines(bytes chunk, bytes end):
     """(stored lines, count) of a payload of newline-separated messages, each line ending with
-    ``end``; None when any message is declined. Blank lines are skipped (``one`` drops a CR)."""
-    cdef const unsigned char* s = <const unsigned char*>PyBytes_AS_STRING(chunk)
-    cdef Py_ssize_t size = PyBytes_GET_SIZE(chunk), pos = 0, stop
-    cdef const char* tail = PyBytes_AS_STRING(end)
-    cdef Py_ssize_t ntail = PyBytes_GET_SIZE(end)
-    cdef Py_ssize_t count = 0
-    cdef const void* nl
-    cdef Buf out
-    buf_open(&out, size * 2 + 64)
-    try:
-        while pos < size:
-            nl = memchr(s + pos, 10, size - pos)
-            stop = <const unsigned char*>nl - s if nl != NULL else size
-            if not blank(s + pos, stop - pos):
-                if one(&out, s + pos, stop - pos, tail, ntail) < 0:
-                    return None
-                count += 1
-            pos = stop + 1
-        return PyBytes_FromStringAndSize(out.data, out.len), count
-    finally:
-        free(out.data)
+    ``end``; None when any message is declined. Blank lines are skipped."""
+    return each_line(chunk, end, one)
 
 
 def stored_octet(bytes buf, Py_ssize_t max_length, bytes end):
