@@ -134,14 +134,14 @@ class Pipeline:
         return True
 
     def _take(self) -> list[Batch]:
-        full = lambda: self.queued_bytes >= self.flush_bytes or self._stopping  # noqa: E731
+        ready = lambda: self.queued_bytes >= self.flush_bytes or self._stopping  # noqa: E731
         with self._cond:
             if not self.queue and not self._stopping:
                 self._cond.wait(self.flush_interval)
                 if self.queue:  # the first batch after a quiet spell: let the next reads join it
-                    self._cond.wait_for(full, LINGER_SECONDS)
+                    self._cond.wait_for(ready, LINGER_SECONDS)
             elif self.queued_bytes < self.flush_bytes and not self._stopping:
-                self._cond.wait_for(full, 0.05)
+                self._cond.wait_for(ready, 0.05)
             batches = list(self.queue)
             return batches
 
