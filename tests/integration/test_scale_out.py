@@ -35,7 +35,7 @@ generators:
   - name: g
     clients: 4
     batch: 50
-    rate: 4000
+    rate: 20000  # enough work that the generators' sampled CPU is above psutil's 10 ms tick
 """
 DASK = "{type: dask, local_workers: 2}"
 
