@@ -13,6 +13,7 @@ name once, at most 128 attributes, and text the schema admits (``_buffer.pxi``'s
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdlib cimport free
+from libc.limits cimport LLONG_MIN
 from libc.string cimport memcmp
 
 include "_buffer.pxi"
@@ -286,7 +287,7 @@ cdef int proto_entry(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Ent
     return 0
 
 
-def proto_transcode(bytes payload, bytes end_line=b"}\n"):
+def proto_transcode(bytes payload not None, bytes end_line not None = b"}\n"):
     """(JSON lines, count) of a serialized LogBatch, each line ending with ``end_line``, or None
     (see the module docstring)."""
     cdef const unsigned char* s = <const unsigned char*>PyBytes_AS_STRING(payload)
@@ -317,7 +318,7 @@ def proto_transcode(bytes payload, bytes end_line=b"}\n"):
         free(out.data)
 
 
-def proto_count(bytes payload):
+def proto_count(bytes payload not None):
     """Entries (field 1) of a serialized LogBatch without decoding them; -1 when the wire data is
     broken. The blackhole counts with it."""
     cdef const unsigned char* s = <const unsigned char*>PyBytes_AS_STRING(payload)
@@ -397,12 +398,14 @@ cdef Py_ssize_t avro_entry(const unsigned char* s, Py_ssize_t pos, Py_ssize_t en
             return -1
         if count == 0:
             break
-        if count < 0:
+        if count < 0:  # a block with its size in bytes; -2^63 has no positive count
+            if count < -MAX_ATTRIBUTES:
+                return -1
             count = -count
             pos = zigzag(s, pos, end, &size)
             if pos < 0:
                 return -1
-        if e.n_attrs + count > MAX_ATTRIBUTES:
+        if count > MAX_ATTRIBUTES - e.n_attrs:  # (not n_attrs + count: that overflows)
             return -1
         for i in range(<int>count):
             pos = avro_string(s, pos, end, &e.key_at[e.n_attrs], &e.key_len[e.n_attrs])
@@ -430,9 +433,11 @@ cdef Py_ssize_t avro_entry(const unsigned char* s, Py_ssize_t pos, Py_ssize_t en
     return pos
 
 
-def avro_transcode(bytes payload, Py_ssize_t start, bytes end_line=b"}\n"):
+def avro_transcode(bytes payload not None, Py_ssize_t start, bytes end_line not None = b"}\n"):
     """(JSON lines, count) of an Avro array of bundled LogEntry records from ``start``, each line
     ending with ``end_line``, or None."""
+    if start < 0 or start > PyBytes_GET_SIZE(payload):
+        raise ValueError(f"avro_transcode: start {start} is outside the payload of {PyBytes_GET_SIZE(payload)} bytes")
     cdef const unsigned char* s = <const unsigned char*>PyBytes_AS_STRING(payload)
     cdef Py_ssize_t end = PyBytes_GET_SIZE(payload), pos = start, total = 0
     cdef const char* tail = PyBytes_AS_STRING(end_line)
@@ -448,11 +453,15 @@ def avro_transcode(bytes payload, Py_ssize_t start, bytes end_line=b"}\n"):
                 return None
             if count == 0:
                 break
-            if count < 0:
+            if count < 0:  # a block with its size in bytes; -2^63 has no positive count
+                if count == LLONG_MIN:
+                    return None
                 count = -count
                 pos = zigzag(s, pos, end, &size)
                 if pos < 0:
                     return None
+            if count > end - pos:  # every record takes at least one byte
+                return None
             for i in range(count):
                 pos = avro_entry(s, pos, end, &e)
                 if pos < 0 or write_entry(&out, s, &e, tail, ntail) < 0:

@@ -6,42 +6,135 @@ from libc.string cimport memchr, memcmp, memcpy
 
 cdef const char* HEX = b"0123456789abcdef"
 
+# The one way to write into an output buffer (every transcoder follows it; no other code indexes
+# ``Buf.data``):
+#
+# * ``put``, ``put_byte``, ``puts``, ``put_escaped``, ``put_int`` and ``put_timestamp`` append and
+#   make room first;
+# * a writer that must write through a pointer (a record's worst case reserved up front, text
+#   decoded in place) asks ``reserve(b, n)`` for room for n bytes, writes at most n there and
+#   hands the end back to ``commit``, which refuses an end past the reservation (it aborts the
+#   process: memory past it may already be overwritten, and going on would hide that).
+#
+# A build with ``WB_CHECKED`` (``python -m workbench.speedups.build --sanitize``) adds a stricter
+# mode for the sanitizers, chosen by ``WB_TIGHT_BUFFERS=1``: each reservation reallocates the
+# buffer to end exactly where the reservation ends, so that every output size lands on an
+# allocation boundary and AddressSanitizer reports the first byte written past a reservation,
+# whatever the input.
+cdef extern from *:
+    """
+    #include <stdio.h>
+    #include <stdlib.h>
+    #ifndef WB_CHECKED
+    #define WB_CHECKED 0
+    #endif
+    static int wb_tight_buffers(void) {
+    #if WB_CHECKED
+        static int mode = -1;
+        if (mode < 0) {
+            const char *v = getenv("WB_TIGHT_BUFFERS");
+            mode = v != NULL && v[0] == '1';
+        }
+        return mode;
+    #else
+        return 0;
+    #endif
+    }
+    static void wb_overrun(const char *what, Py_ssize_t over) {
+        fprintf(stderr, "workbench.speedups: %s wrote %zd bytes past its reservation; aborting\\n", what, over);
+        abort();
+    }
+    """
+    bint WB_CHECKED
+    bint wb_tight_buffers() noexcept nogil
+    void wb_overrun(const char* what, Py_ssize_t over) noexcept nogil
+
 
 cdef struct Buf:
     char* data
     Py_ssize_t len
     Py_ssize_t cap
+    Py_ssize_t limit  # the end of the latest reservation (len <= limit <= cap)
+    bint fixed  # storage the caller owns (``buf_fixed``): never reallocated
 
 
 cdef int buf_open(Buf* b, Py_ssize_t cap) except -1:
     """An empty buffer of ``cap`` bytes (it grows as needed); ``free(b.data)`` when done."""
+    if cap < 16:
+        cap = 16
+    if wb_tight_buffers():
+        cap = 0
     b.cap = cap
     b.len = 0
-    b.data = <char*>malloc(cap)
+    b.limit = 0
+    b.fixed = False
+    b.data = <char*>malloc(cap if cap else 1)
     if b.data == NULL:
         raise MemoryError()
     return 0
 
 
-cdef int grow(Buf* b, Py_ssize_t extra) except -1:
-    cdef Py_ssize_t want = b.len + extra
+cdef inline void buf_fixed(Buf* b, char* storage, Py_ssize_t cap) noexcept:
+    """A buffer over ``cap`` bytes the caller owns; writing more raises instead of growing."""
+    b.data = storage
+    b.cap = cap
+    b.len = 0
+    b.limit = 0
+    b.fixed = True
+
+
+cdef int make_room(Buf* b, Py_ssize_t n) except -1:
+    """``cap >= len + n`` (doubling), or exactly ``len + n`` in the tight mode."""
+    cdef Py_ssize_t want = b.len + n, cap = b.cap
     cdef char* p
-    if want <= b.cap:
+    if n < 0 or want < b.len:
+        raise OverflowError("speedups: a reservation of a negative or huge size")
+    if b.fixed:
+        if want > b.cap:
+            raise OverflowError("speedups: a fixed buffer is too small (a bug)")
         return 0
-    while b.cap < want:
-        b.cap *= 2
-    p = <char*>realloc(b.data, b.cap)
+    if wb_tight_buffers():
+        cap = want
+    else:
+        if want <= cap:
+            return 0
+        while cap < want:
+            cap *= 2
+    p = <char*>realloc(b.data, cap if cap else 1)
     if p == NULL:
         raise MemoryError()
     b.data = p
+    b.cap = cap
     return 0
 
 
+cdef inline char* reserve(Buf* b, Py_ssize_t n) except NULL:
+    """Room for n bytes at the end: where to write them. ``commit`` says where the writing ended."""
+    if b.len + n > b.cap or wb_tight_buffers():
+        make_room(b, n)
+    b.limit = b.len + n
+    return b.data + b.len
+
+
+cdef inline void commit(Buf* b, char* end, const char* what) noexcept:
+    """The bytes written since ``reserve`` end at ``end``: they become part of the buffer."""
+    cdef Py_ssize_t n = end - b.data
+    if n > b.limit or n < b.len:
+        wb_overrun(what, n - b.limit)
+    b.len = n
+
+
 cdef inline int put(Buf* b, const char* s, Py_ssize_t n) except -1:
-    if b.len + n > b.cap:
-        grow(b, n)
-    memcpy(b.data + b.len, s, n)
+    cdef char* d = reserve(b, n)
+    memcpy(d, s, n)
     b.len += n
+    return 0
+
+
+cdef inline int put_byte(Buf* b, char c) except -1:
+    cdef char* d = reserve(b, 1)
+    d[0] = c
+    b.len += 1
     return 0
 
 
@@ -52,42 +145,44 @@ cdef inline int puts(Buf* b, const char* s) except -1:
     return put(b, s, n)
 
 
+cdef inline char* escape_byte(char* d, unsigned char c) noexcept:
+    """One byte of a JSON string body as msgspec writes it (quote, backslash and control
+    characters escaped) at d, which has room for 6; the end."""
+    if c == 34 or c == 92:
+        d[0] = 92
+        d[1] = <char>c
+        return d + 2
+    if c >= 32:
+        d[0] = <char>c
+        return d + 1
+    d[0] = 92
+    if c == 10:
+        d[1] = 110
+    elif c == 13:
+        d[1] = 114
+    elif c == 9:
+        d[1] = 116
+    elif c == 8:
+        d[1] = 98
+    elif c == 12:
+        d[1] = 102
+    else:
+        d[1] = 117
+        d[2] = 48
+        d[3] = 48
+        d[4] = HEX[c >> 4]
+        d[5] = HEX[c & 15]
+        return d + 6
+    return d + 2
+
+
 cdef int put_escaped(Buf* b, const unsigned char* s, Py_ssize_t n) except -1:
     """A JSON string body: quote, backslash and control characters escaped as msgspec does."""
     cdef Py_ssize_t i
-    cdef unsigned char c
-    grow(b, n * 6)
+    cdef char* d = reserve(b, n * 6)
     for i in range(n):
-        c = s[i]
-        if c == 34 or c == 92:
-            b.data[b.len] = 92
-            b.data[b.len + 1] = c
-            b.len += 2
-        elif c < 32:
-            b.data[b.len] = 92
-            if c == 10:
-                b.data[b.len + 1] = 110
-                b.len += 2
-            elif c == 13:
-                b.data[b.len + 1] = 114
-                b.len += 2
-            elif c == 9:
-                b.data[b.len + 1] = 116
-                b.len += 2
-            elif c == 8:
-                b.data[b.len + 1] = 98
-                b.len += 2
-            elif c == 12:
-                b.data[b.len + 1] = 102
-                b.len += 2
-            else:
-                memcpy(b.data + b.len + 1, b"u00", 3)
-                b.data[b.len + 4] = HEX[c >> 4]
-                b.data[b.len + 5] = HEX[c & 15]
-                b.len += 6
-        else:
-            b.data[b.len] = c
-            b.len += 1
+        d = escape_byte(d, s[i])
+    commit(b, d, "put_escaped")
     return 0
 
 
@@ -110,19 +205,21 @@ cdef int put_int(Buf* b, long long v) except -1:
     """A decimal integer (JSON number)."""
     cdef char tmp[24]
     cdef int n = 0, i
-    cdef unsigned long long u = <unsigned long long>(-v) if v < 0 else <unsigned long long>v
+    # 0 - v in unsigned arithmetic: defined for every v, LLONG_MIN included
+    cdef unsigned long long u = 0ULL - <unsigned long long>v if v < 0 else <unsigned long long>v
+    cdef char* d
     if v < 0:
-        put(b, b"-", 1)
+        put_byte(b, 45)
     while True:
         tmp[n] = <char>(48 + u % 10)
         n += 1
         u //= 10
         if u == 0:
             break
-    grow(b, n)
+    d = reserve(b, n)
     for i in range(n):
-        b.data[b.len + i] = tmp[n - 1 - i]
-    b.len += n
+        d[i] = tmp[n - 1 - i]
+    commit(b, d + n, "put_int")
     return 0
 
 

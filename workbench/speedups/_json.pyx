@@ -139,11 +139,6 @@ cdef inline char* copy(char* d, const void* src, Py_ssize_t n) noexcept:
     return d + n
 
 
-cdef inline void put_out(Buf* o, const void* p, Py_ssize_t n) noexcept:
-    """Bytes into room the caller made (``grow``)."""
-    o.len = copy(o.data + o.len, p, n) - o.data
-
-
 cdef inline Py_ssize_t skip_ws(const unsigned char* s, Py_ssize_t i) noexcept:
     while s[i] == 32 or s[i] == 9 or s[i] == 13:
         i += 1
@@ -277,19 +272,10 @@ cdef Py_ssize_t scan_rest(const unsigned char* s, Py_ssize_t start, Py_ssize_t i
 
 
 cdef inline char* put_code_point(char* d, int cp) noexcept:
-    """One decoded code point as msgspec writes it (``put_escaped`` for ASCII); the end."""
-    cdef Buf one
-    cdef unsigned char c
+    """One decoded code point as msgspec writes it (``escape_byte`` for ASCII) at d; the end. It is
+    never longer than the escape it came from (``put_text``)."""
     if cp < 128:
-        if cp >= 32 and cp != 34 and cp != 92:
-            d[0] = <char>cp
-            return d + 1
-        one.data = d
-        one.len = 0
-        one.cap = 6  # put_escaped writes at most 6 bytes for one, so it never grows this
-        c = <unsigned char>cp
-        put_escaped(&one, &c, 1)
-        return d + one.len
+        return escape_byte(d, <unsigned char>cp)
     if cp < 0x800:
         d[0] = <char>(0xC0 | (cp >> 6))
         d[1] = <char>(0x80 | (cp & 0x3F))
@@ -422,9 +408,7 @@ cdef int utc_stamp(Line* ln, const unsigned char* s, Py_ssize_t a, Py_ssize_t b)
         ln.stamp_out_len = n
         ln.stamp_same = True
     else:
-        t.data = ln.stamp_out
-        t.len = 0
-        t.cap = MAX_STAMP  # it writes 27 bytes at most: never grown
+        buf_fixed(&t, ln.stamp_out, MAX_STAMP)  # it writes 27 bytes at most
         if put_rfc3339(&t, s, a, b) != b:
             return 0
         ln.stamp_out_len = t.len
@@ -455,10 +439,10 @@ cdef int distinct_keys(Line* ln, const unsigned char* s) except -1:
     # one text has one written form: compare those
     ln.texts.len = 0
     for i in range(n):
-        grow(&ln.texts, ln.key_stop[i] - ln.key_at[i])
         at = ln.texts.len
-        d = put_text(ln.texts.data + at, s, ln.key_at[i], ln.key_stop[i], ln.key_flags[i])
-        ln.texts.len = d - ln.texts.data
+        d = put_text(reserve(&ln.texts, ln.key_stop[i] - ln.key_at[i]), s, ln.key_at[i], ln.key_stop[i],
+                     ln.key_flags[i])
+        commit(&ln.texts, d, "json key")
         ln.key_text_at[i] = at
         ln.key_text_len[i] = ln.texts.len - at
         for j in range(i):
@@ -512,60 +496,61 @@ cdef Py_ssize_t attributes(Line* ln, const unsigned char* s, Py_ssize_t pos, Py_
     return pos + 1
 
 
-cdef void put_verbatim(Buf* out, Line* ln, const unsigned char* s, Py_ssize_t pos, Py_ssize_t close) noexcept:
-    """s[pos:close] less its edits: the line is in msgspec's form but for those."""
+cdef char* put_verbatim(char* d, Line* ln, const unsigned char* s, Py_ssize_t pos, Py_ssize_t close) noexcept:
+    """s[pos:close] less its edits at d (the line is in msgspec's form but for those); the end."""
     cdef int k
     for k in range(ln.n_edits):
-        put_out(out, s + pos, ln.edit_from[k] - pos)
+        d = copy(d, s + pos, ln.edit_from[k] - pos)
         if k == ln.stamp_edit:
-            put_out(out, ln.stamp_out, ln.stamp_out_len)
+            d = copy(d, ln.stamp_out, ln.stamp_out_len)
         pos = ln.edit_to[k]
-    put_out(out, s + pos, close - pos)
+    return copy(d, s + pos, close - pos)
 
 
-cdef inline void put_field(Buf* out, const char* name, Py_ssize_t name_len, Line* ln, const unsigned char* s,
-                           int f) noexcept:
-    """``,"name":"text"``."""
-    put_out(out, name, name_len)
-    out.len = put_text(out.data + out.len, s, ln.start[f], ln.stop[f], ln.flags[f]) - out.data
-    out.data[out.len] = 34
-    out.len += 1
+cdef inline char* put_field(char* d, const char* name, Py_ssize_t name_len, Line* ln, const unsigned char* s,
+                            int f) noexcept:
+    """``,"name":"text"`` at d; the end."""
+    d = copy(d, name, name_len)
+    d = put_text(d, s, ln.start[f], ln.stop[f], ln.flags[f])
+    d[0] = 34
+    return d + 1
 
 
-cdef void put_fields(Buf* out, Line* ln, const unsigned char* s) noexcept:
-    """The fields in the schema's order, from the positions read."""
+cdef char* put_fields(char* d, Line* ln, const unsigned char* s) noexcept:
+    """The fields in the schema's order, from the positions read, at d; the end."""
     cdef int a
-    put_out(out, b'{"timestamp":"', 14)
-    put_out(out, ln.stamp_out, ln.stamp_out_len)
-    out.data[out.len] = 34
-    out.len += 1
-    put_field(out, b',"level":"', 10, ln, s, F_LEVEL)
-    put_field(out, b',"service":"', 12, ln, s, F_SERVICE)
-    put_field(out, b',"message":"', 12, ln, s, F_MESSAGE)
-    put_field(out, b',"host":"', 9, ln, s, F_HOST)
+    d = copy(d, b'{"timestamp":"', 14)
+    d = copy(d, ln.stamp_out, ln.stamp_out_len)
+    d[0] = 34
+    d += 1
+    d = put_field(d, b',"level":"', 10, ln, s, F_LEVEL)
+    d = put_field(d, b',"service":"', 12, ln, s, F_SERVICE)
+    d = put_field(d, b',"message":"', 12, ln, s, F_MESSAGE)
+    d = put_field(d, b',"host":"', 9, ln, s, F_HOST)
     if ln.present & (1 << F_USER):
-        put_field(out, b',"user_id":"', 12, ln, s, F_USER)
+        d = put_field(d, b',"user_id":"', 12, ln, s, F_USER)
     if ln.present & (1 << F_SESSION):
-        put_field(out, b',"session_id":"', 15, ln, s, F_SESSION)
+        d = put_field(d, b',"session_id":"', 15, ln, s, F_SESSION)
     if ln.present & (1 << F_TRACE):
-        put_field(out, b',"trace_id":"', 13, ln, s, F_TRACE)
+        d = put_field(d, b',"trace_id":"', 13, ln, s, F_TRACE)
     if ln.present & (1 << F_ATTRIBUTES):
-        put_out(out, b',"attributes":{"', 16)
+        d = copy(d, b',"attributes":{"', 16)
         for a in range(ln.n_attributes):
             if a:
-                put_out(out, b',"', 2)
-            out.len = put_text(out.data + out.len, s, ln.key_at[a], ln.key_stop[a], ln.key_flags[a]) - out.data
-            put_out(out, b'":"', 3)
-            out.len = put_text(out.data + out.len, s, ln.value_at[a], ln.value_stop[a], ln.value_flags[a]) - out.data
-            out.data[out.len] = 34
-            out.len += 1
-        out.data[out.len] = 125
-        out.len += 1
+                d = copy(d, b',"', 2)
+            d = put_text(d, s, ln.key_at[a], ln.key_stop[a], ln.key_flags[a])
+            d = copy(d, b'":"', 3)
+            d = put_text(d, s, ln.value_at[a], ln.value_stop[a], ln.value_flags[a])
+            d[0] = 34
+            d += 1
+        d[0] = 125
+        d += 1
     if ln.present & (1 << F_CLIENT):
-        put_field(out, b',"client_id":"', 14, ln, s, F_CLIENT)
+        d = put_field(d, b',"client_id":"', 14, ln, s, F_CLIENT)
     if ln.present & (1 << F_SEQ):
-        put_out(out, b',"seq":', 7)
-        put_out(out, s + ln.start[F_SEQ], ln.stop[F_SEQ] - ln.start[F_SEQ])
+        d = copy(d, b',"seq":', 7)
+        d = copy(d, s + ln.start[F_SEQ], ln.stop[F_SEQ] - ln.start[F_SEQ])
+    return d
 
 
 cdef Py_ssize_t one(Buf* out, Line* ln, const unsigned char* s, Py_ssize_t pos, Py_ssize_t n,
@@ -575,6 +560,7 @@ cdef Py_ssize_t one(Buf* out, Line* ln, const unsigned char* s, Py_ssize_t pos, 
     cdef Py_ssize_t i, chars, open_at
     cdef int seen = 0, last = -1, f
     cdef unsigned char c
+    cdef char* d
     pos = skip_ws(s, pos)
     if pos >= n:
         return n
@@ -668,13 +654,14 @@ cdef Py_ssize_t one(Buf* out, Line* ln, const unsigned char* s, Py_ssize_t pos, 
     if i < n and s[i] != 10:
         return -1
 
-    # at most the line's bytes, 5 more for a timestamp's fraction, and the tail (see put_text)
-    grow(out, (pos - open_at) + tail_len + 64)
+    # one reservation for the record: at most the line's bytes (its text is never longer than
+    # the JSON read, see put_text), 5 more for a timestamp's fraction, and the tail
+    d = reserve(out, (pos - open_at) + tail_len + 64)
     if ln.verbatim:
-        put_verbatim(out, ln, s, open_at, pos)
+        d = put_verbatim(d, ln, s, open_at, pos)
     else:
-        put_fields(out, ln, s)
-    put_out(out, tail, tail_len)
+        d = put_fields(d, ln, s)
+    commit(out, copy(d, tail, tail_len), "json line")
     count[0] += 1
     return i + 1 if i < n else n
 

@@ -446,6 +446,6 @@ cdef int one(Buf* out, const unsigned char* s, Py_ssize_t n, const char* end, Py
     return 0
 
 
-def transcode(bytes chunk, bytes end):
+def transcode(bytes chunk not None, bytes end not None):
     """(The JSON lines of a payload of raw lines, how many), or None (see the module docstring)."""
     return each_line(chunk, end, one)

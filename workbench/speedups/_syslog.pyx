@@ -297,17 +297,14 @@ cdef int one(Buf* out, const unsigned char* s, Py_ssize_t end, const char* tail,
             put(out, b'"', 1)
             sep = 44
         if msgid:
-            out.data[out.len] = sep
-            out.len += 1
+            put_byte(out, sep)
             put(out, b'"syslog.msgid":"', 16)
             put(out, <const char*>s + msgid0, msgid1 - msgid0)
             put(out, b'"', 1)
             sep = 44
         for i in range(n):
-            grow(out, 2)
-            out.data[out.len] = sep
-            out.data[out.len + 1] = 34
-            out.len += 2
+            put_byte(out, sep)
+            put_byte(out, 34)
             sep = 44
             if attrs[i][0] >= 0:
                 put(out, <const char*>s + attrs[i][0], attrs[i][1] - attrs[i][0])
@@ -317,15 +314,11 @@ cdef int one(Buf* out, const unsigned char* s, Py_ssize_t end, const char* tail,
             put_escaped(out, s + attrs[i][4], attrs[i][5] - attrs[i][4])
             put(out, b'"', 1)
         if facility != 1:
-            grow(out, 24)
-            out.data[out.len] = sep
-            out.len += 1
+            put_byte(out, sep)
             put(out, b'"syslog.facility":"', 19)
             if facility >= 10:
-                out.data[out.len] = 48 + facility // 10
-                out.len += 1
-            out.data[out.len] = 48 + facility % 10
-            out.len += 1
+                put_byte(out, <char>(48 + facility // 10))
+            put_byte(out, <char>(48 + facility % 10))
             put(out, b'"', 1)
         put(out, b"}", 1)
     if fstart[F_CLIENT] >= 0:
@@ -339,12 +332,14 @@ cdef int one(Buf* out, const unsigned char* s, Py_ssize_t end, const char* tail,
     return 0
 
 
-def transcode(list records):
+def transcode(list records not None):
     """The JSON lines of RFC 5424 messages, or None (see the module docstring)."""
     cdef Buf out
     cdef Py_ssize_t total = 0
     cdef bytes rec
     for rec in records:
+        if rec is None:  # a ``bytes`` variable also takes None
+            raise TypeError("transcode: records must be bytes, not None")
         total += PyBytes_GET_SIZE(rec)
     buf_open(&out, total * 2 + 256 * len(records) + 64)
     try:
@@ -374,13 +369,13 @@ cdef inline Py_ssize_t frame_body(const unsigned char* s, Py_ssize_t frame, Py_s
     return i + 1
 
 
-def stored_lines(bytes chunk, bytes end):
+def stored_lines(bytes chunk not None, bytes end not None):
     """(stored lines, count) of a payload of newline-separated messages, each line ending with
     ``end``; None when any message is declined. Blank lines are skipped."""
     return each_line(chunk, end, one)
 
 
-def stored_octet(bytes buf, Py_ssize_t max_length, bytes end):
+def stored_octet(bytes buf not None, Py_ssize_t max_length, bytes end not None):
     """(stored lines, count, position reached) of RFC 6587 octet-counted frames from the start of
     ``buf``, each line ending with ``end``.
 
@@ -411,7 +406,7 @@ def stored_octet(bytes buf, Py_ssize_t max_length, bytes end):
         free(out.data)
 
 
-def octet_frames(bytes buf, Py_ssize_t max_length):
+def octet_frames(bytes buf not None, Py_ssize_t max_length):
     """RFC 6587 octet-counted frames from the start of ``buf``: (messages, position reached).
 
     Stops before the first frame that is incomplete, over ``max_length``, or not ``LEN SP``

@@ -1,0 +1,110 @@
+"""Write the seed corpora of the fuzz targets: ``python tests/fuzz/seeds.py`` (into ``corpus/``).
+
+Seeds are made by our own encoders (the codecs' ``encode``) from a few entries that reach the
+transcoders' corners: escapes and control characters, non-ASCII text, offsets and fractions in
+timestamps, no optional fields, many attributes, a header of ``syslog.*`` attributes. The
+reproducers of past findings are seeds too (``FINDINGS``), so every run starts from them. Each
+seed is the target's selector byte (the tail, see ``targets.py``) and a payload; the corpora are
+small (a few KiB a target) and committed, and ``test_sanitizers.py`` checks they are current.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))
+
+from workbench import model  # noqa: E402
+from workbench.codecs.avro import AvroCodec  # noqa: E402
+from workbench.codecs.json import JsonCodec  # noqa: E402
+from workbench.codecs.proto import LogBatch, ProtoCodec  # noqa: E402
+from workbench.codecs.raw import RawCodec  # noqa: E402
+from workbench.codecs.syslog import SyslogCodec  # noqa: E402
+
+UTC = dt.UTC
+BASE = dt.datetime(2025, 6, 30, 21, 59, 23, tzinfo=UTC)
+
+# reproducers of findings (hex), by target: each stays a seed and a regression test
+FINDINGS: dict[str, list[str]] = {
+    # issue 16, 1: the msgid separator written without room (output filling the buffer exactly)
+    "syslog_octet": [
+        "00"
+        "3533203c31343e3120323032352d30362d33305432313a30303a30305a206820617070202d204d4944202d20"
+        "010101010101010101010101",
+        "00"
+        "3635203c31343e3120323032352d30362d33305432313a30303a30305a20682073737373737373737373202d"
+        "204d202d2061616161610101010101010101010101010101",
+    ],
+    # issue 16, 2: block counts of -2^63 and 2^63-1 (signed overflow); the 5 leading bytes are the
+    # codec's header, which avro_target skips as the codec does
+    "avro": [
+        "000000000000ffffffffffffffffff010000",
+        "00000000000002000402730000000000ffffffffffffffffff010000",
+        "0000000000000200040273000000000002026b0276feffffffffffffffff010000",
+    ],
+}
+
+
+def entries() -> list[Any]:
+    e = model.LogEntry
+    return [
+        e(timestamp=BASE, level="INFO", service="checkout", message="order 1 processed in 12 ms",
+          host="web-1", user_id="u1", session_id="s-9", trace_id="t-1", attributes={"region": "eu-west"},
+          client_id="c1", seq=1),
+        e(timestamp=BASE + dt.timedelta(microseconds=120000), level="ERROR", service="api",
+          message='tab\there "quoted" back\\slash\nnew line \x01\x1f', host="", attributes={}),
+        e(timestamp=BASE.astimezone(dt.timezone(dt.timedelta(hours=-7, minutes=-30))), level="WARN",
+          service="zürich", message="naïve café ✓ 😀", host="hôte", seq=9223372036854775807),
+        e(timestamp=BASE, level="DEBUG", service="s", message="", host="h",
+          attributes={f"k{i}": "v" * (i % 7) for i in range(128)}),
+        e(timestamp=BASE, level="TRACE", service="svc", message="x" * 300, host="h",
+          attributes={"syslog.procid": "4242", "syslog.msgid": "MID", "syslog.facility": "16", "a b": "c=d"}),
+        e(timestamp=BASE, level="FATAL", service="s", message="k=v key=value attr.x=1", host="h", seq=0),
+    ]  # fmt: skip
+
+
+def proto_encode(es: list[Any]) -> bytes:
+    """ProtoCodec's bytes with map entries in key order (protobuf's map order varies by process)."""
+    return LogBatch.FromString(ProtoCodec().encode(es)).SerializeToString(deterministic=True)
+
+
+def payloads() -> dict[str, list[bytes]]:
+    es = entries()
+    syslog_lines = SyslogCodec(octet_counting=False)
+    syslog_octet = SyslogCodec(octet_counting=True)
+    out: dict[str, list[bytes]] = {}
+    for name, encode in (
+        ("json", JsonCodec().encode),
+        ("raw", RawCodec().encode),
+        ("syslog_lines", syslog_lines.encode),
+        ("syslog_octet", syslog_octet.encode),
+        ("proto", proto_encode),
+        ("avro", AvroCodec().encode),
+    ):
+        out[name] = [encode(es), *(encode([e]) for e in es)]
+    out["proto_count"] = list(out["proto"])
+    return out
+
+
+def write(corpus: Path) -> int:
+    """Write every seed (named by its digest) into ``corpus/<target>/``; how many."""
+    n = 0
+    for target, items in payloads().items():
+        folder = corpus / target
+        folder.mkdir(parents=True, exist_ok=True)
+        seeds = [bytes([sel]) + p for p in items for sel in (0, 2)] + [
+            bytes.fromhex(h) for h in FINDINGS.get(target, [])
+        ]
+        for seed in seeds:
+            (folder / hashlib.sha1(seed).hexdigest()[:16]).write_bytes(seed)
+            n += 1
+    return n
+
+
+if __name__ == "__main__":
+    print(f"{write(HERE / 'corpus')} seeds written to {HERE / 'corpus'}")
