@@ -7,7 +7,7 @@ UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed
 SPEEDUPS := $(VENV)/.speedups
 
-.PHONY: venv system-deps peers run test test-fast bench lint proto clean audit
+.PHONY: venv system-deps peers run test test-fast bench lint proto clean audit sanitize fuzz fuzz-long
 
 venv: $(STAMP) $(SPEEDUPS)
 
@@ -51,6 +51,18 @@ bench: venv
 	$(PY) bench/codecs.py
 	$(PY) bench/generator.py
 	$(PY) bench/ingest.py
+
+## the compiled fast paths under ASan + UBSan (clang): tests/fuzz/ drives this build
+sanitize: system-deps venv
+	$(PY) -m workbench.speedups.build --sanitize
+
+## the sanitizer suite: findings, the systematic pass, libFuzzer 60 s per target (as in CI)
+fuzz: sanitize
+	$(PY) -m pytest -q -s tests/reliability/test_sanitizers.py
+
+## libFuzzer 600 s per target (FUZZ_SECONDS=N for another budget)
+fuzz-long: sanitize
+	WORKBENCH_FUZZ_SECONDS=$${FUZZ_SECONDS:-600} $(PY) -m pytest -q -s -m fuzz tests/reliability/test_sanitizers.py
 
 lint: venv
 	$(PY) -m ruff check workbench tests bench

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# System packages the tests drive for real: the zstd tool (checks our .zst files), Debian's
+# System packages the tests drive for real: the zstd tool (checks our .zst files), clang (the
+# sanitizer build that the fuzz targets run), Debian's
 # Chromium (dashboards and pages, through Playwright: never a downloaded browser), rsyslog and
 # syslog-ng (the third-party receivers of scenarios/peers.yaml; loggen, syslog-ng's load
 # generator, comes with it). Installed with apt-get when missing and we are root; otherwise says
@@ -15,6 +16,7 @@ SYSLOG_NG_LIBS=(libivykis0 libnet1 libjson-c5 libwrap0 libpcre3 libglib2.0-0 lib
 need=()
 command -v zstd >/dev/null 2>&1 || need+=(zstd)
 command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)  # compiles workbench/speedups
+command -v clang >/dev/null 2>&1 || need+=(clang libclang-rt-14-dev)  # the sanitizer build of workbench/speedups (tests/fuzz)
 command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-dejavu-core)
 command -v rsyslogd >/dev/null 2>&1 || need+=(rsyslog rsyslog-gnutls)
 [ -e /usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so ] || [ -e /usr/lib/aarch64-linux-gnu/rsyslog/lmnsd_gtls.so ] \

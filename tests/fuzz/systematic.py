@@ -1,0 +1,307 @@
+"""The systematic pass: every target on every seed, cut and lied to, under the sanitizers.
+
+    python tests/fuzz/systematic.py [TARGET ...]      (through ``sanitizer.run``: ``make fuzz``)
+
+Where a coverage-guided fuzzer finds a bug by chance, this pass makes each input on purpose:
+
+* every seed under every selector (each tail, each frame limit);
+* every seed cut at every length, from the end and from the start;
+* lying length prefixes and counts: each octet count, protobuf length and Avro block count or
+  string length in a seed replaced by values near the truth and at the integer limits
+  (0, n - 1, n + 1, 2^31, 2^63 - 1, -2^63, 2^64 - 1 ...);
+* output sizes swept across buffer boundaries: entries whose text grows a byte at a time, in
+  characters the transcoders escape (6 bytes out for 1 in) and in plain ones.
+
+Run with ``WB_TIGHT_BUFFERS=1`` every reservation ends on an allocation boundary, so any byte
+written past one is reported at once; with 0 the production growth is what is exercised. It
+prints one line per target (inputs run, inputs accepted) and exits 1 on a finding, with its input.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import targets
+
+from workbench import model
+from workbench.codecs.avro import AvroCodec
+from workbench.codecs.json import JsonCodec
+from workbench.codecs.proto import ProtoCodec
+from workbench.codecs.raw import RawCodec
+from workbench.codecs.syslog import SyslogCodec
+
+SELECTORS = range(len(targets.TAILS) * len(targets.FRAME_LIMITS))
+LIES = (0, 1, 127, 128, (1 << 31) - 1, 1 << 31, 1 << 32, (1 << 63) - 1, 1 << 63, (1 << 64) - 1)
+SIGNED_LIES = (0, 1, -1, 2, -2, 128, -128, -129, 129, (1 << 31), -(1 << 31), (1 << 63) - 1, -(1 << 63))
+
+
+def uvarint(v: int) -> bytes:
+    v &= (1 << 64) - 1
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        if v:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def zigzag(v: int) -> bytes:
+    return uvarint((v << 1) ^ (v >> 63))
+
+
+def read_uvarint(s: bytes, pos: int) -> tuple[int, int]:
+    """(value, position after) of a varint; raises IndexError when truncated."""
+    shift = value = 0
+    while True:
+        b = s[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value, pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint over 10 bytes")
+
+
+# --- where the lengths and counts of a seed are ---------------------------------------------------
+
+
+def octet_counts(p: bytes) -> Iterator[tuple[int, int, int]]:
+    """(start, end, value) of each octet count of a well-framed octet-counted stream."""
+    pos = 0
+    while pos < len(p):
+        space = p.find(b" ", pos)
+        if space < 0 or not p[pos:space].isdigit():
+            return
+        n = int(p[pos:space])
+        yield pos, space, n
+        pos = space + 1 + n
+
+
+def proto_lengths(
+    p: bytes, pos: int = 0, end: int | None = None, depth: int = 0
+) -> Iterator[tuple[int, int, int]]:
+    """(start, end, value) of each length prefix of length-delimited fields, nested ones included."""
+    end = len(p) if end is None else end
+    while pos < end:
+        key, pos = read_uvarint(p, pos)
+        wire = key & 7
+        if wire == 0:
+            _, pos = read_uvarint(p, pos)
+        elif wire == 1:
+            pos += 8
+        elif wire == 5:
+            pos += 4
+        elif wire == 2:
+            start = pos
+            n, pos = read_uvarint(p, pos)
+            yield start, pos, n
+            if depth < 2 and key >> 3 in (1, 9):  # entries, and their attribute map entries
+                yield from proto_lengths(p, pos, pos + n, depth + 1)
+            pos += n
+        else:
+            return
+
+
+def avro_counts(p: bytes, pos: int) -> Iterator[tuple[int, int, int]]:
+    """(start, end, value) of each zigzag count and length of an array of bundled LogEntry records."""
+
+    def z() -> int:
+        nonlocal pos
+        start = pos
+        u, pos = read_uvarint(p, pos)
+        value = (u >> 1) ^ -(u & 1)
+        found.append((start, pos, value))
+        return value
+
+    def string() -> None:
+        nonlocal pos
+        n = z()
+        if n < 0 or pos + n > len(p):
+            raise ValueError("not a well-formed array (a reproducer of a lie)")
+        pos += n
+
+    def optional() -> None:
+        if z() == 1:
+            string()
+
+    found: list[tuple[int, int, int]] = []
+    while True:
+        count = z()
+        if count == 0:
+            break
+        if count < 0:
+            count = -count
+            z()
+        if count > len(p):
+            raise ValueError("not a well-formed array (a reproducer of a lie)")
+        for _ in range(count):
+            z()  # timestamp
+            z()  # level
+            for _ in range(3):
+                string()
+            for _ in range(3):
+                optional()
+            while True:
+                m = z()
+                if m == 0:
+                    break
+                if m < 0:
+                    m = -m
+                    z()
+                if m > len(p):
+                    raise ValueError("not a well-formed array (a reproducer of a lie)")
+                for _ in range(2 * m):
+                    string()
+            optional()
+            if z() == 1:
+                z()
+    yield from found
+
+
+def lied(
+    p: bytes, spans: Iterator[tuple[int, int, int]], encodings: Callable[[int], list[bytes]]
+) -> Iterator[bytes]:
+    """The payload with one length or count replaced, for each place and each lie."""
+    for start, end, value in list(spans):
+        for enc in encodings(value):
+            yield p[:start] + enc + p[end:]
+
+
+def lies_for(target: str, seed: bytes) -> Iterator[bytes]:
+    sel, p = seed[:1], seed[1:]
+    if target == "syslog_octet":
+
+        def texts(n: int) -> list[bytes]:
+            return [str(v).encode() for v in (0, max(n - 1, 0), n + 1, n + 2, 9999999999, 1 << 31)] + [
+                b"-1",
+                b"00",
+            ]
+
+        yield from (sel + v for v in lied(p, octet_counts(p), texts))
+    elif target in ("proto", "proto_count"):
+
+        def varints(n: int) -> list[bytes]:
+            overlong = b"\xff" * 10 + b"\x01"
+            return [uvarint(v) for v in (max(n - 1, 0), n + 1, *LIES)] + [overlong, uvarint(n)[:-1] + b"\x80"]
+
+        try:
+            spans = list(proto_lengths(p))
+        except (IndexError, ValueError):
+            return
+        for v in lied(p, iter(spans), varints):
+            yield sel + v
+    elif target == "avro":
+
+        def zigzags(n: int) -> list[bytes]:
+            return [zigzag(v) for v in (n - 1, n + 1, -n, *SIGNED_LIES)]
+
+        try:
+            spans = list(avro_counts(p, 5))
+        except (IndexError, ValueError):
+            return
+        yield from (sel + v for v in lied(p, iter(spans), zigzags))
+
+
+# --- output sizes across buffer boundaries --------------------------------------------------------
+
+
+def padded_entries(k: int) -> list[Any]:
+    """Entries whose text grows with k: escaped characters (x6 out) and plain ones."""
+    base = dt.datetime(2025, 6, 30, 21, 0, tzinfo=dt.UTC)
+    e = model.LogEntry
+    return [
+        e(timestamp=base, level="INFO", service="app", message="\x01" * k, host="h",
+          attributes={"syslog.msgid": "MID"}),
+        e(timestamp=base, level="WARN", service="s" * (1 + k % 40), message="m" * k + '"' * (k % 5), host="h",
+          attributes={"a": "\x02" * k, "syslog.facility": "3"}),
+        e(timestamp=base, level="ERROR", service="svc", message="é" * k, host="x" * (k % 50),
+          user_id="u" * (k % 30), seq=k),
+    ]  # fmt: skip
+
+
+ENCODERS: dict[str, Callable[[list[Any]], bytes]] = {
+    "json": JsonCodec().encode,
+    "raw": RawCodec().encode,
+    "syslog_lines": SyslogCodec(octet_counting=False).encode,
+    "syslog_octet": SyslogCodec(octet_counting=True).encode,
+    "proto": ProtoCodec().encode,
+    "proto_count": ProtoCodec().encode,
+    "avro": AvroCodec().encode,
+}
+
+
+def boundary_inputs(target: str, widths: int = 96) -> Iterator[bytes]:
+    encode = ENCODERS[target]
+    for k in range(widths):
+        es = padded_entries(k)
+        for payload in (encode(es), *(encode([x]) for x in es)):
+            for sel in range(len(targets.TAILS)):
+                yield bytes([sel]) + payload
+
+
+# --- the pass -------------------------------------------------------------------------------------
+
+
+def inputs(target: str) -> Iterator[bytes]:
+    found = targets.seeds(target)
+    if not found:
+        raise SystemExit(f"no seeds for {target}: run python tests/fuzz/seeds.py")
+    for seed in found:
+        for sel in SELECTORS:
+            yield bytes([sel]) + seed[1:]
+        for k in range(len(seed)):
+            yield seed[:k]
+            yield seed[:1] + seed[1 + k :]
+        yield from lies_for(target, seed)
+    yield from boundary_inputs(target)
+
+
+def accepted(target: str, data: bytes) -> bool:
+    """Whether the entry point took the input (for the report only)."""
+    sel, p = targets.split(data)
+    tail = targets.TAILS[sel % len(targets.TAILS)]
+    if target == "json":
+        return targets._json.transcode(p, tail) is not None
+    if target == "raw":
+        return targets._raw.transcode(p, tail) is not None
+    if target == "syslog_lines":
+        return targets._syslog.stored_lines(p, tail) is not None
+    if target == "syslog_octet":
+        return targets._syslog.stored_octet(p, 1 << 20, tail)[1] > 0
+    if target == "proto":
+        return targets._binary.proto_transcode(p, tail) is not None
+    if target == "avro":
+        return targets._binary.avro_transcode(p, min(5, len(p)), tail) is not None
+    return targets._binary.proto_count(p) >= 0
+
+
+def main(names: list[str]) -> int:
+    total = 0
+    for name in names or list(targets.TARGETS):
+        run = targets.TARGETS[name]
+        n = took = 0
+        t0 = time.monotonic()
+        for data in inputs(name):
+            try:
+                run(data)
+            except targets.Finding as exc:
+                print(f"FINDING {name}: {exc}\n  input: {data.hex()}", flush=True)
+                return 1
+            n += 1
+            took += accepted(name, data)
+        total += n
+        print(f"{name}: {n} inputs, {took} accepted, {time.monotonic() - t0:.1f} s", flush=True)
+    print(f"systematic pass: {total} inputs, no finding", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

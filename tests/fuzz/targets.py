@@ -1,0 +1,186 @@
+"""Fuzz targets for every entry point of ``workbench/speedups/``, and the checks on what they return.
+
+One target per entry point that reads bytes from the network (the blackhole's count included).
+A target takes one input, calls its entry point and checks the result:
+
+* every accepted payload gives exactly ``count`` lines, each ending with the tail it was given,
+  and each decodes (tail replaced by ``}``) as the schema's ``LogEntry`` with msgspec;
+* the octet framer never reaches past the input and stops no later than the plain framer;
+* the protobuf count agrees with the transcoder's whenever the transcoder takes the payload;
+* nothing else comes out: a decline is ``None``, and an exception is a finding.
+
+The first byte of an input chooses the tail (and, for octet framing, the frame limit), so the
+same payload is written into outputs of several sizes. Which build runs is chosen by
+``WB_FUZZ_BUILD``: ``sanitize`` (the default: ``python -m workbench.speedups.build --sanitize``,
+loaded only in a Python that ``sanitizer_env()`` started) or ``plain`` (the installed modules).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import msgspec
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from workbench import model  # noqa: E402
+from workbench.speedups.build import sanitized_module  # noqa: E402
+
+CORPUS = Path(__file__).resolve().parent / "corpus"
+# tails as the ingestor writes them: bare, one short field, the stored fields of a batch
+TAILS = (
+    b"}\n",
+    b',"x":1}\n',
+    b',"received_at":"2026-12-01T23:11:00.123456Z","format":"syslog","transport":"tls",'
+    b'"peer":"127.0.0.1:54321"}\n',
+    b',"received_at":"2026-12-01T23:11:00Z","format":"json","transport":"udp","peer":"[::1]:9"}\n',
+)
+FRAME_LIMITS = (1 << 20, 64, 0)
+_ENTRIES = msgspec.json.Decoder(model.LogEntry)
+
+
+class Finding(AssertionError):
+    """A target returned something its contract rules out."""
+
+
+def _load(name: str) -> ModuleType:
+    build = os.environ.get("WB_FUZZ_BUILD", "sanitize")
+    if build == "plain":
+        return importlib.import_module(f"workbench.speedups.{name}")
+    path = sanitized_module(name)
+    spec = importlib.util.spec_from_file_location(f"workbench.speedups.{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_json, _raw, _syslog, _binary = (_load(n) for n in ("_json", "_raw", "_syslog", "_binary"))
+
+
+def split(data: bytes) -> tuple[int, bytes]:
+    """(the selector byte, the payload) of an input."""
+    return (data[0], data[1:]) if data else (0, b"")
+
+
+def check_lines(out: bytes, count: int, tail: bytes) -> None:
+    """``count`` lines, each ending with ``tail``, each a valid LogEntry once the tail is ``}``."""
+    if count == 0:
+        if out:
+            raise Finding(f"no records but {len(out)} bytes written")
+        return
+    if not out.endswith(b"\n"):
+        raise Finding("output does not end with a newline")
+    lines = out[:-1].split(b"\n")
+    if len(lines) != count:
+        raise Finding(f"count {count} but {len(lines)} lines")
+    body = tail[:-2]  # what comes before "}\n"
+    fixed = []
+    for line in lines:
+        if not line.endswith(tail[:-1]):
+            raise Finding(f"a line does not end with its tail: {line[-80:]!r}")
+        fixed.append(line[: len(line) - len(body) - 1] + b"}")
+    try:
+        entries = _ENTRIES.decode_lines(b"\n".join(fixed))
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise Finding(f"an accepted line is not a valid entry ({exc})") from exc
+    if len(entries) != count:
+        raise Finding(f"count {count} but {len(entries)} entries")
+
+
+def _result(got: Any, tail: bytes) -> None:
+    if got is None:
+        return
+    out, count = got
+    check_lines(out, count, tail)
+
+
+def json_target(data: bytes) -> None:
+    sel, payload = split(data)
+    tail = TAILS[sel % len(TAILS)]
+    _result(_json.transcode(payload, tail), tail)
+
+
+def raw_target(data: bytes) -> None:
+    sel, payload = split(data)
+    tail = TAILS[sel % len(TAILS)]
+    _result(_raw.transcode(payload, tail), tail)
+
+
+def syslog_lines_target(data: bytes) -> None:
+    """``stored_lines`` on the payload, and ``transcode`` on its lines as a list of records."""
+    sel, payload = split(data)
+    tail = TAILS[sel % len(TAILS)]
+    _result(_syslog.stored_lines(payload, tail), tail)
+    records = [r for r in payload.split(b"\n") if r]
+    out = _syslog.transcode(records)
+    if out is not None:
+        check_lines(out, len(records), b"}\n")
+
+
+def syslog_octet_target(data: bytes) -> None:
+    """``stored_octet`` and ``octet_frames`` on an octet-counted stream."""
+    sel, payload = split(data)
+    tail = TAILS[sel % len(TAILS)]
+    limit = FRAME_LIMITS[(sel // len(TAILS)) % len(FRAME_LIMITS)]
+    out, count, pos = _syslog.stored_octet(payload, limit, tail)
+    frames, framed = _syslog.octet_frames(payload, limit)
+    if not 0 <= pos <= framed <= len(payload):
+        raise Finding(f"stored_octet reached {pos}, octet_frames {framed}, of {len(payload)} bytes")
+    if count > len(frames):
+        raise Finding(f"stored_octet took {count} frames, octet_frames found {len(frames)}")
+    if sum(len(f) for f in frames) > framed:
+        raise Finding("octet_frames returned more bytes than it consumed")
+    check_lines(out, count, tail)
+
+
+def proto_target(data: bytes) -> None:
+    sel, payload = split(data)
+    tail = TAILS[sel % len(TAILS)]
+    got = _binary.proto_transcode(payload, tail)
+    _result(got, tail)
+    counted = _binary.proto_count(payload)
+    if counted < -1:
+        raise Finding(f"proto_count returned {counted}")
+    if got is not None and counted != got[1]:
+        raise Finding(f"proto_count {counted} but the transcoder wrote {got[1]} entries")
+
+
+def avro_target(data: bytes) -> None:
+    """The array after the codec's 5-byte header (magic byte and schema id), as the codec calls it."""
+    sel, payload = split(data)
+    tail = TAILS[sel % len(TAILS)]
+    _result(_binary.avro_transcode(payload, min(5, len(payload)), tail), tail)
+
+
+def proto_count_target(data: bytes) -> None:
+    _, payload = split(data)  # (the selector byte is unused: the seeds share proto's shape)
+    counted = _binary.proto_count(payload)
+    if counted < -1 or counted > len(payload):
+        raise Finding(f"proto_count returned {counted} for {len(payload)} bytes")
+
+
+TARGETS: dict[str, Callable[[bytes], None]] = {
+    "json": json_target,
+    "raw": raw_target,
+    "syslog_lines": syslog_lines_target,
+    "syslog_octet": syslog_octet_target,
+    "proto": proto_target,
+    "avro": avro_target,
+    "proto_count": proto_count_target,
+}
+
+
+def seeds(target: str) -> list[bytes]:
+    """The committed seed corpus of a target (``tests/fuzz/seeds.py`` writes it)."""
+    folder = CORPUS / target
+    return [p.read_bytes() for p in sorted(folder.iterdir())] if folder.is_dir() else []
