@@ -24,6 +24,7 @@ import contextlib
 import logging
 import os
 import time
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,23 @@ class Collector:
         self._ignore = [config.state_dir] + ([config.resolved_output] if config.resolved_output else [])
         self.failure: BaseException | None = None
 
+    # --- what the HTTP port shows (httpserve.StatusSource) -----------------------------------------
+    def status_page(self) -> str:
+        return resources.files("workbench.collector").joinpath("page.html").read_text(encoding="utf-8")
+
+    def prometheus(self) -> str:
+        return self.metrics.prometheus()
+
+    def metrics_json(self) -> dict[str, Any]:
+        return self.metrics.summary()
+
+    def health(self) -> dict[str, Any]:
+        return {"status": "ok", "files_watched": self.metrics.files_watched}
+
+    def effective_config(self) -> dict[str, Any]:
+        """The whole config it runs with, the HTTP port it bound in place of a 0."""
+        return {**self.config.model_dump(mode="json"), "http_port": self.http_port}
+
     # --- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
         cfg = self.config
@@ -89,9 +107,9 @@ class Collector:
         # regular checkpoint then still cuts the output back to where this run began
         await self._commit()
         if cfg.http_port is not None:
-            from workbench.collector.http import start_http
+            from workbench.httpserve import serve_status
 
-            self._http, self.http_port = await start_http(self, cfg.http_host, cfg.http_port)
+            self._http, self.http_port = await serve_status(self, cfg.http_host, cfg.http_port)
         if cfg.use_watchdog:
             self._notifier = ChangeNotifier(cfg.inputs, self._wake.set, ignore=[str(p) for p in self._ignore])
             self.watching_events = self._notifier.start()
@@ -371,12 +389,9 @@ def run_until_signalled(config: CollectorConfig, ready: Any = None) -> int:
         print(collector.metrics.stats_line(), flush=True)
         return 1 if collector.failure is not None else 0
 
-    try:
-        import uvloop
+    from workbench import eventloop
 
-        return uvloop.run(main())
-    except ImportError:  # pragma: no cover
-        return asyncio.run(main())
+    return eventloop.run(main())
 
 
 def default_state_dir(output: Path | None) -> Path:

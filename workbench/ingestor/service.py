@@ -20,6 +20,7 @@ import socket
 import ssl
 import sys
 import time
+from importlib import resources
 from typing import Any
 
 from workbench.errors import ConfigError
@@ -134,9 +135,9 @@ class Ingestor:
             tcp_port=self.tcp_port, udp_port=self.udp_port, tls=cfg.tls, cert=self.cert_path
         )
         if cfg.http_port is not None:
-            from workbench.ingestor.http import start_http
+            from workbench.httpserve import serve_status
 
-            self._http, self.http_port = await start_http(self, cfg.host, cfg.http_port)
+            self._http, self.http_port = await serve_status(self, cfg.host, cfg.http_port)
             self.aggregate.info["http_port"] = self.http_port
         self._tasks.append(asyncio.create_task(self._tick()))
         log.info("ingesting on %s port %s (%s), UDP %s, HTTP %s, %d worker(s), data dir %s",
@@ -261,6 +262,26 @@ class Ingestor:
     def snapshot(self) -> dict[str, Any]:
         """Current totals, rates and gauges (what ``/metrics.json`` serves)."""
         return self.refresh().summary()
+
+    # --- what the HTTP port shows (httpserve.StatusSource) ---------------------------------------
+    def status_page(self) -> str:
+        return resources.files("workbench.ingestor").joinpath("page.html").read_text(encoding="utf-8")
+
+    def prometheus(self) -> str:
+        return self.refresh().prometheus()
+
+    def metrics_json(self) -> dict[str, Any]:
+        return self.snapshot()
+
+    def health(self) -> dict[str, Any]:
+        return {"status": "ok", "workers": self.refresh().gauge_values()["workers"],
+                "schema_source": self.schemas.source}  # fmt: skip
+
+    def effective_config(self) -> dict[str, Any]:
+        """The whole config it runs with, the ports it bound in place of any 0."""
+        out = self.config.model_dump(mode="json")
+        out.update(tcp_port=self.tcp_port, udp_port=self.udp_port, http_port=self.http_port)
+        return out
 
     async def stop(self) -> None:
         """Stop accepting, drain, flush, finish compression; then a final summary line."""
