@@ -23,6 +23,7 @@ from typing import Any
 
 import pydantic
 
+from workbench import eventloop
 from workbench.errors import ConfigError
 from workbench.generator.blackhole import Blackhole, BlackholeConfig
 from workbench.generator.config import (
@@ -134,19 +135,6 @@ def config_from_args(args: argparse.Namespace) -> GeneratorConfig:
         raise _validation(exc) from None
 
 
-def _loop_factory() -> Any:
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux/macOS
-        return None
-    return uvloop.new_event_loop
-
-
-def _run_async(coro: Any) -> Any:
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        return runner.run(coro)
-
-
 def _on_signals(callback: Any) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -159,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
     if args.processes > 1:
         return run_processes(args)
     config = config_from_args(args)
-    return _run_async(_generate(config))
+    return eventloop.run(_generate(config))
 
 
 async def _generate(config: GeneratorConfig) -> int:
@@ -181,7 +169,7 @@ def run_blackhole(args: argparse.Namespace) -> int:
         )  # fmt: skip
     except pydantic.ValidationError as exc:
         raise _validation(exc) from None
-    return _run_async(_blackhole(config, args.stats_interval, args.summary_json))
+    return eventloop.run(_blackhole(config, args.stats_interval, args.summary_json))
 
 
 async def _blackhole(config: BlackholeConfig, stats_interval: float, summary_json: Path | None) -> int:

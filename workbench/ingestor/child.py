@@ -12,6 +12,7 @@ import signal
 import socket
 from typing import Any
 
+from workbench import eventloop
 from workbench.ingestor.config import IngestorConfig
 from workbench.ingestor.decoding import SchemaSet
 from workbench.ingestor.worker import WorkerRuntime
@@ -69,12 +70,7 @@ def worker_main() -> None:
         await runtime.stop()
         send("stopped", None)
 
-    try:
-        import uvloop
-
-        uvloop.run(run())
-    except ImportError:  # pragma: no cover - uvloop is a dependency; asyncio still works
-        asyncio.run(run())
+    eventloop.run(run())
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from workbench import eventloop
 from workbench.errors import ConfigError
 
 
@@ -120,10 +121,5 @@ def run(args: argparse.Namespace) -> int:
         await stop.wait()
         await ingestor.stop()
 
-    try:
-        import uvloop
-
-        uvloop.run(main())
-    except ImportError:  # pragma: no cover
-        asyncio.run(main())
+    eventloop.run(main())
     return 0

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 from typing import Any
 
+from workbench import eventloop
 from workbench.registry.server import DEFAULT_PORT, Registry
 
 
@@ -32,5 +32,5 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     registry = Registry(args.data_dir, host=args.host, port=args.port, auth=args.auth, seed=not args.no_seed)
-    asyncio.run(registry.serve_until_signal())
+    eventloop.run(registry.serve_until_signal())
     return 0
