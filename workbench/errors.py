@@ -23,3 +23,15 @@ class CodecError(WorkbenchError):
 
 class FramingError(WorkbenchError):
     """A byte stream that breaks the wire protocol (bad header, lying length, frame over the limit)."""
+
+
+class ComponentFailed(WorkbenchError):
+    """A component of a scenario did not start or died; its cell fails with this reason."""
+
+
+class SendFailed(WorkbenchError):
+    """A sender could not deliver a chunk within its retries."""
+
+
+class ExportError(WorkbenchError):
+    """An export could not be written as promised (a self-contained report that would need the network)."""

@@ -219,7 +219,7 @@ def test_a_killed_worker_fails_the_cell_and_leaves_no_process(tmp_path: Path) ->
 def test_components_do_not_inherit_what_the_nanny_set_for_its_worker(monkeypatch: pytest.MonkeyPatch) -> None:
     """MALLOC_TRIM_THRESHOLD_=65536 (set by Dask's nanny for its worker) made ingestors and
     generators started from a worker ~30 % slower (every large buffer an mmap/munmap pair)."""
-    from workbench.scenario.dask_worker import component_environ
+    from workbench.scenario.placement.dask_worker import component_environ
 
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
     monkeypatch.setenv("OMP_NUM_THREADS", "8")  # not the nanny's value: the user's own, kept

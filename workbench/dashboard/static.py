@@ -21,6 +21,7 @@ from workbench.analysis.compare import accounting
 from workbench.analysis.report import _CSS, _cell
 from workbench.analysis.results import Run
 from workbench.dashboard.plots import BAR_METRICS, SERIES_METRICS, bar_chart, timeseries_chart
+from workbench.errors import ExportError
 
 # a remote resource reference: what the report must never contain
 REMOTE_RESOURCE = re.compile(
@@ -72,7 +73,7 @@ def report_html(runs: list[Run], comparison: pl.DataFrame, title: str) -> str:
 {Resources(mode="inline", components=["bokeh"]).render()}<style>{_CSS}{_EXTRA_CSS}</style></head><body>{body}{script}</body></html>"""
     bad = REMOTE_RESOURCE.search(page)
     if bad:  # a Bokeh upgrade that started linking a CDN would break the promise: fail loudly
-        raise RuntimeError(f"static report would reference a remote resource: {bad.group(0)!r}")
+        raise ExportError(f"static report would reference a remote resource: {bad.group(0)!r}")
     return page
 
 

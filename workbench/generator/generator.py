@@ -27,13 +27,13 @@ from typing import Any
 import msgspec
 
 from workbench import model, tls, wire
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, SendFailed
 from workbench.generator.config import GeneratorConfig
 from workbench.generator.file import POOL_FORMAT, FileSink
 from workbench.generator.patterns import LogFactory, ReplaySource
 from workbench.generator.pool import Chunk, Pool, render_chunk
 from workbench.generator.stats import ClientStats, RunStats, Summary
-from workbench.generator.tcp import SendFailed, TcpSender
+from workbench.generator.tcp import TcpSender
 from workbench.generator.udp import UdpSender
 
 log = logging.getLogger(__name__)

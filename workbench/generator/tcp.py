@@ -27,16 +27,12 @@ import ssl
 from dataclasses import dataclass
 
 from workbench.ackclient import AckClientProtocol
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, SendFailed
 from workbench.generator.config import GeneratorConfig
 from workbench.generator.pool import Chunk
 from workbench.generator.stats import ClientStats, Totals
 
 log = logging.getLogger(__name__)
-
-
-class SendFailed(Exception):
-    """A chunk could not be delivered within the retries."""
 
 
 @dataclass(slots=True)

@@ -30,9 +30,10 @@ from pathlib import Path
 
 import polars as pl
 
+from workbench.errors import ComponentFailed
 from workbench.scenario.accounting import Stored, output_files, per_client_counts, read_bytes
 from workbench.scenario.model import GeneratorGroup, TargetSettings
-from workbench.scenario.placement import ComponentFailed, GeneratorResult, terminate
+from workbench.scenario.placement.base import GeneratorResult, terminate
 from workbench.tls import ensure_self_signed
 
 RSYSLOG_CONFIG = """# written by the workbench runner for one cell

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import WorkbenchError
+from workbench.errors import ComponentFailed, WorkbenchError
 from workbench.ingestor.config import IngestorConfig
 from workbench.scenario import results
 from workbench.scenario.accounting import Stored, account, combine
@@ -38,7 +38,7 @@ from workbench.scenario.external import (
 )
 from workbench.scenario.model import Cell, CollectorGroup, GeneratorGroup, Scenario, expand
 from workbench.scenario.model import Placement as PlacementSettings
-from workbench.scenario.placement import ComponentFailed, IngestorHandle, Placement, make_placement
+from workbench.scenario.placement import IngestorHandle, Placement, make_placement
 from workbench.scenario.progress import Progress
 from workbench.scenario.sampling import Probe, ProcessUsage
 

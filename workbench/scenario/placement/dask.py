@@ -34,10 +34,10 @@ from urllib.parse import urlsplit
 from distributed import Client, LocalCluster
 
 from workbench.ingestor.config import IngestorConfig
-from workbench.scenario import dask_worker
 from workbench.scenario.accounting import Stored, from_arrow
 from workbench.scenario.model import Placement as PlacementSettings
-from workbench.scenario.placement import ComponentFailed, GeneratorResult, IngestorHandle, ingest_args
+from workbench.scenario.placement import dask_worker
+from workbench.scenario.placement.base import ComponentFailed, GeneratorResult, IngestorHandle, ingest_args
 from workbench.scenario.sampling import Probe
 from workbench.units import parse_seconds
 

@@ -32,8 +32,15 @@ from typing import Any
 import pyarrow as pa
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from workbench.errors import ComponentFailed
 from workbench.scenario.accounting import read_stored, to_arrow
-from workbench.scenario.placement import COLLECTOR_READY_RE, READY_RE, REGISTRY_RE, final_counts
+from workbench.scenario.placement.base import (
+    COLLECTOR_READY_RE,
+    READY_RE,
+    REGISTRY_RE,
+    final_counts,
+    terminate,
+)
 from workbench.scenario.sampling import ProcessUsage, metrics_fields
 
 READY = {"ingestor": READY_RE, "registry": REGISTRY_RE, "collector": COLLECTOR_READY_RE}
@@ -143,15 +150,15 @@ async def _wait_line(comp: Component, pattern: re.Pattern[bytes], timeout: float
             if m := pattern.search(line):
                 return m
         code = await comp.proc.wait()
-        raise RuntimeError(
+        raise ComponentFailed(
             f"{comp.name} exited (code {code}) before it was ready; see {_tail(comp.log_path)}"
         )
 
     try:
         return await asyncio.wait_for(scan(), timeout)
     except TimeoutError:
-        await _terminate(comp.proc, 5.0)
-        raise RuntimeError(
+        await terminate(comp.proc, 5.0, group=True)
+        raise ComponentFailed(
             f"{comp.name} not ready within {timeout:.0f}s; see {_tail(comp.log_path)}"
         ) from None
 
@@ -190,7 +197,7 @@ async def stop(cid: str, timeout: float) -> dict[str, Any]:
     comp = _TABLE.get(cid)
     if comp is None:
         return {"code": None, "final": {}}
-    await _terminate(comp.proc, timeout)
+    await terminate(comp.proc, timeout, group=True)
     if comp.reader is not None:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(comp.reader, 5)
@@ -201,7 +208,7 @@ async def stop(cid: str, timeout: float) -> dict[str, Any]:
 async def stop_all(timeout: float) -> int:
     """Stop every component this worker started; how many there were."""
     comps = list(_TABLE.values())
-    await asyncio.gather(*(_terminate(c.proc, timeout) for c in comps))
+    await asyncio.gather(*(terminate(c.proc, timeout, group=True) for c in comps))
     for c in comps:
         _forget(c)
     return len(comps)
@@ -213,17 +220,6 @@ def _forget(comp: Component) -> None:
         with contextlib.suppress(OSError):
             comp.summary_path.unlink(missing_ok=True)
             comp.summary_path.parent.rmdir()
-
-
-async def _terminate(proc: asyncio.subprocess.Process, timeout: float) -> None:
-    if proc.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
-    try:
-        await asyncio.wait_for(proc.wait(), timeout)
-    except TimeoutError:
-        _kill_group(proc.pid)
-        await proc.wait()
 
 
 def _kill_group(pid: int) -> None:

@@ -1,0 +1,128 @@
+"""What every placement shares: the ``Placement`` protocol, the handles it returns, and the
+contract with a component process (its ready and summary lines, its flags, how it is stopped)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from workbench.errors import ComponentFailed
+from workbench.ingestor.config import IngestorConfig
+from workbench.scenario.accounting import Stored
+from workbench.scenario.sampling import Probe
+
+if TYPE_CHECKING:
+    pass
+
+READY_RE = re.compile(rb"\[READY\] tcp=(\d+) udp=(\S+) http=(\S+)")
+SUMMARY_RE = re.compile(rb"\[SUMMARY\] stored (\d+) logs, [\d.]+ MB received, rejected (\d+), dropped (\d+)")
+REGISTRY_RE = re.compile(rb"registry listening on (\S+)")
+COLLECTOR_READY_RE = re.compile(rb"\[READY\] http=")
+
+
+@dataclass
+class IngestorHandle:
+    tcp_port: int
+    udp_port: int | None
+    http_url: str
+    cert_path: str | None
+    pids: list[int]
+    final: dict[str, float] = field(default_factory=dict)  # stored/rejected/dropped after stop
+    address: str = "127.0.0.1"  # where senders reach it
+    host: str = field(default_factory=socket.gethostname)  # the name of the host it runs on
+    data_dir: Path | None = None  # its data dir (on its host)
+
+
+@dataclass
+class GeneratorResult:
+    summary: dict[str, Any]
+    pids: list[int]
+
+
+class Placement(Protocol):
+    """The shape of every placement: what the runner calls, whatever runs the components."""
+
+    kind: str
+
+    async def start_registry(self, data_dir: Path, port: int = 0) -> str: ...
+    async def start_ingestor(self, cfg: IngestorConfig, name: str = "ingestor") -> IngestorHandle: ...
+    async def stop_ingestor(self, handle: IngestorHandle, timeout: float = 120.0) -> None: ...
+    async def read_stored(self, handle: IngestorHandle) -> Stored: ...
+    async def run_generator(self, args: list[str], name: str, summary_path: Path) -> GeneratorResult: ...
+    async def start_collector(self, args: list[str], name: str) -> None: ...
+    async def stop_collectors(self) -> None: ...
+    async def close(self) -> None: ...
+    def component_pids(self) -> dict[str, list[int]]: ...
+    def probe(self) -> Probe: ...
+
+
+def ingest_args(cfg: IngestorConfig) -> list[str]:
+    """The ``ingest`` verb's flags for a config (``--quiet``: no metric line on stdout)."""
+    args = [
+        "ingest", "--data-dir", str(cfg.data_dir), "--host", cfg.host, "--tcp-port", str(cfg.tcp_port),
+        "--http-port", str(cfg.http_port or 0), "--workers", str(cfg.workers),
+        "--rotate-mb", str(cfg.rotate_bytes / 1e6), "--compression", cfg.compression,
+        "--compression-level", str(cfg.compression_level), "--output", cfg.output, "--overflow", cfg.overflow,
+        "--quiet",
+    ]  # fmt: skip
+    args += ["--udp-port", str(cfg.udp_port)] if cfg.udp_port is not None else ["--no-udp"]
+    if not cfg.tls:
+        args.append("--no-tls")
+    if cfg.registry_url:
+        args += ["--registry", cfg.registry_url]
+    return args
+
+
+def final_counts(lines: list[bytes]) -> dict[str, float]:
+    """stored/rejected/dropped from an ingestor's ``[SUMMARY]`` line (empty when it printed none)."""
+    for line in lines:
+        if m := SUMMARY_RE.search(line):
+            return {"stored": float(m.group(1)), "rejected": float(m.group(2)), "dropped": float(m.group(3))}
+    return {}
+
+
+def _role(name: str) -> str:
+    for role in ("registry", "ingestor", "collector", "target"):
+        if name.startswith(role):
+            return role
+    return "generator"  # generator-<cell>-<n> and filegen-<cell>-<n>-<m>
+
+
+async def _drain(proc: asyncio.subprocess.Process) -> None:
+    if proc.stdout is not None:
+        while await proc.stdout.read(1 << 16):
+            pass
+
+
+async def _collect(proc: asyncio.subprocess.Process, lines: list[bytes]) -> None:
+    if proc.stdout is not None:
+        while line := await proc.stdout.readline():
+            lines.append(line)
+
+
+async def terminate(proc: asyncio.subprocess.Process, timeout: float, *, group: bool = False) -> None:
+    """SIGTERM, then SIGKILL after ``timeout`` (to its whole process group with ``group``: a
+    component started in a session of its own, with the processes it started)."""
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), timeout)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if group:
+                os.killpg(proc.pid, signal.SIGKILL)
+            else:
+                proc.kill()
+        await proc.wait()
+
+
+__all__ = ["ComponentFailed", "GeneratorResult", "IngestorHandle", "Placement", "final_counts", "ingest_args",
+           "terminate"]  # fmt: skip
