@@ -22,7 +22,7 @@ VERB_MODULES: tuple[str, ...] = (
     "workbench.generator.cli",
     "workbench.registry.cli",
     "workbench.collector.cli",
-    "workbench.analysis.cli",
+    "workbench.dashboard.report_cli",
     "workbench.dashboard.cli",
 )
 

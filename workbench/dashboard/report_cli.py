@@ -5,6 +5,9 @@ With one run: its summary. With several: every cell's figures and their ratio to
 cell's ``--metric`` got worse than the baseline by more than the threshold, or lost logs).
 ``--html FILE`` also writes the static report: charts by format x protocol x batch, time series,
 accounting and the summary in one self-contained file that opens without a network.
+
+The verb lives beside the dashboards because ``--html`` is a view (Bokeh); the tables, the
+comparison and the exports are ``workbench.analysis``, which never imports a view.
 """
 
 from __future__ import annotations
