@@ -257,6 +257,10 @@ async def run_cell(cell: Cell, placement: Placement, run_dir: Path, registry_url
             for i in ings
         ]
         (cell_dir / "ingestor.json").write_text(json.dumps({**where[0], "ingestors": where}) + "\n")
+        # what each ingestor reported it runs with (every setting, the ports it chose)
+        for i, handle in enumerate(ings):
+            name = "ingestor" if len(ings) == 1 else f"ingestor-{i}"
+            (cell_dir / f"{name}.config.json").write_text(json.dumps(handle.config, indent=2) + "\n")
         sampler = Sampler(ings, cell, progress, placement.probe())
     ca_path = ca_bundle(ings, cell_dir)
     gen_results = []

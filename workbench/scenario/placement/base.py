@@ -11,18 +11,14 @@ import signal
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
+from workbench import contract
 from workbench.errors import ComponentFailed
 from workbench.ingestor.config import IngestorConfig
 from workbench.scenario.accounting import Stored
 from workbench.scenario.sampling import Probe
 
-if TYPE_CHECKING:
-    pass
-
-READY_RE = re.compile(rb"\[READY\] tcp=(\d+) udp=(\S+) http=(\S+)")
-SUMMARY_RE = re.compile(rb"\[SUMMARY\] stored (\d+) logs, [\d.]+ MB received, rejected (\d+), dropped (\d+)")
 REGISTRY_RE = re.compile(rb"registry listening on (\S+)")
 COLLECTOR_READY_RE = re.compile(rb"\[READY\] http=")
 
@@ -38,6 +34,7 @@ class IngestorHandle:
     address: str = "127.0.0.1"  # where senders reach it
     host: str = field(default_factory=socket.gethostname)  # the name of the host it runs on
     data_dir: Path | None = None  # its data dir (on its host)
+    config: dict[str, Any] = field(default_factory=dict)  # its effective config, as it reported it
 
 
 @dataclass
@@ -64,28 +61,28 @@ class Placement(Protocol):
 
 
 def ingest_args(cfg: IngestorConfig) -> list[str]:
-    """The ``ingest`` verb's flags for a config (``--quiet``: no metric line on stdout)."""
-    args = [
-        "ingest", "--data-dir", str(cfg.data_dir), "--host", cfg.host, "--tcp-port", str(cfg.tcp_port),
-        "--http-port", str(cfg.http_port or 0), "--workers", str(cfg.workers),
-        "--rotate-mb", str(cfg.rotate_bytes / 1e6), "--compression", cfg.compression,
-        "--compression-level", str(cfg.compression_level), "--output", cfg.output, "--overflow", cfg.overflow,
-        "--quiet",
-    ]  # fmt: skip
-    args += ["--udp-port", str(cfg.udp_port)] if cfg.udp_port is not None else ["--no-udp"]
-    if not cfg.tls:
-        args.append("--no-tls")
-    if cfg.registry_url:
-        args += ["--registry", cfg.registry_url]
-    return args
+    """The ``ingest`` verb with its whole config as JSON (``workbench.contract``); ``--quiet``: no
+    metric line on stdout."""
+    return ["ingest", "--config-json", cfg.model_dump_json(), "--quiet"]
+
+
+def ready_event(line: bytes) -> dict[str, Any] | None:
+    """An ingestor's ``ready`` event, or None for any other line."""
+    return contract.parse(line, "ready")
 
 
 def final_counts(lines: list[bytes]) -> dict[str, float]:
-    """stored/rejected/dropped from an ingestor's ``[SUMMARY]`` line (empty when it printed none)."""
-    for line in lines:
-        if m := SUMMARY_RE.search(line):
-            return {"stored": float(m.group(1)), "rejected": float(m.group(2)), "dropped": float(m.group(3))}
-    return {}
+    """stored/rejected/dropped from an ingestor's ``summary`` event (empty when it printed none)."""
+    found = contract.find(lines, "summary")
+    return {k: float(found[k]) for k in ("stored", "rejected", "dropped")} if found else {}
+
+
+def handle_from_ready(ready: dict[str, Any], address: str, data_dir: Path | None, pids: list[int],
+                      **extra: Any) -> IngestorHandle:  # fmt: skip
+    """The handle of an ingestor from its ``ready`` event."""
+    return IngestorHandle(int(ready["tcp_port"]), ready["udp_port"], f"http://{address}:{ready['http_port']}",
+                          ready.get("cert_path"), pids, address=address, data_dir=data_dir,
+                          config=ready["config"], **extra)  # fmt: skip
 
 
 def _role(name: str) -> str:
@@ -124,5 +121,5 @@ async def terminate(proc: asyncio.subprocess.Process, timeout: float, *, group: 
         await proc.wait()
 
 
-__all__ = ["ComponentFailed", "GeneratorResult", "IngestorHandle", "Placement", "final_counts", "ingest_args",
-           "terminate"]  # fmt: skip
+__all__ = ["ComponentFailed", "GeneratorResult", "IngestorHandle", "Placement", "final_counts", "handle_from_ready",
+           "ingest_args", "ready_event", "terminate"]  # fmt: skip

@@ -37,7 +37,13 @@ from workbench.ingestor.config import IngestorConfig
 from workbench.scenario.accounting import Stored, from_arrow
 from workbench.scenario.model import Placement as PlacementSettings
 from workbench.scenario.placement import dask_worker
-from workbench.scenario.placement.base import ComponentFailed, GeneratorResult, IngestorHandle, ingest_args
+from workbench.scenario.placement.base import (
+    ComponentFailed,
+    GeneratorResult,
+    IngestorHandle,
+    handle_from_ready,
+    ingest_args,
+)
 from workbench.scenario.sampling import Probe
 from workbench.units import parse_seconds
 
@@ -222,17 +228,21 @@ class DaskPlacement:
         worker = await self._pick("ingestor")
         host = _host(worker)
         cfg = cfg.model_copy(update={"host": host})
-        _, started = await self._start("ingestor", name, ingest_args(cfg), worker, host if cfg.tls else None)
-        tcp, udp, http = started["groups"]
+        remote = cfg.model_copy(update={"data_dir": Path(self.remote(cfg.data_dir))})  # its path on that host
+        _, started = await self._start(
+            "ingestor", name, ingest_args(remote), worker, host if cfg.tls else None
+        )
+        ready = started["ready"]
         cert_path = None
         if cfg.tls:  # a local copy of the ingestor's certificate, for the generators' --ca
             cert = self.run_dir / "certs" / f"{name}-{started['id'].replace('@', '-')}.pem"
             cert.parent.mkdir(parents=True, exist_ok=True)
             cert.write_text(started["cert_pem"])
             cert_path = str(cert)
-        self._ingestors[(host, int(tcp))] = started["id"]
-        return IngestorHandle(int(tcp), int(udp) if udp.isdigit() else None, f"http://{host}:{http}", cert_path,
-                              [started["pid"]], address=host, host=started["host"], data_dir=cfg.data_dir)  # fmt: skip
+        self._ingestors[(host, int(ready["tcp_port"]))] = started["id"]
+        return handle_from_ready(
+            {**ready, "cert_path": cert_path}, host, cfg.data_dir, [started["pid"]], host=started["host"]
+        )
 
     def _worker_of(self, handle: IngestorHandle) -> tuple[str, str] | None:
         cid = self._ingestors.get((handle.address, handle.tcp_port))

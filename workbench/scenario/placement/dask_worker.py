@@ -18,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import json
 import os
-import re
 import signal
 import socket
 import sys
@@ -36,14 +36,19 @@ from workbench.errors import ComponentFailed
 from workbench.scenario.accounting import read_stored, to_arrow
 from workbench.scenario.placement.base import (
     COLLECTOR_READY_RE,
-    READY_RE,
     REGISTRY_RE,
     final_counts,
+    ready_event,
     terminate,
 )
 from workbench.scenario.sampling import ProcessUsage, metrics_fields
 
-READY = {"ingestor": READY_RE, "registry": REGISTRY_RE, "collector": COLLECTOR_READY_RE}
+# what each service prints when it serves: the ingestor a JSON ready event, the others a line
+READY: dict[str, Callable[[bytes], Any]] = {
+    "ingestor": ready_event,
+    "registry": REGISTRY_RE.search,
+    "collector": COLLECTOR_READY_RE.search,
+}
 PR_SET_PDEATHSIG = 1
 
 
@@ -115,7 +120,8 @@ async def start(role: str, name: str, args: list[str], log_dir: str, timeout: fl
     if tls_host is not None:
         from workbench.tls import ensure_self_signed
 
-        cert, _key, _ = ensure_self_signed(Path(args[args.index("--data-dir") + 1]) / "tls", (tls_host,))
+        data_dir = json.loads(args[args.index("--config-json") + 1])["data_dir"]  # an ingestor's
+        cert, _key, _ = ensure_self_signed(Path(data_dir) / "tls", (tls_host,))
     if "--output" in args:  # a generator writing a file for a collector on this host
         Path(args[args.index("--output") + 1]).parent.mkdir(parents=True, exist_ok=True)
     summary_path = None
@@ -134,20 +140,23 @@ async def start(role: str, name: str, args: list[str], log_dir: str, timeout: fl
     out: dict[str, Any] = {"id": comp.id, "pid": proc.pid, "host": socket.gethostname()}
     if cert is not None:
         out["cert_pem"] = cert.read_text()
-    pattern = READY.get(role)
-    if pattern is not None:
-        match = await _wait_line(comp, pattern, timeout)
-        out["groups"] = [g.decode() for g in match.groups()]
+    match = READY.get(role)
+    if match is not None:
+        found = await _wait_line(comp, match, timeout)
+        if role == "ingestor":
+            out["ready"] = found
+        else:
+            out["groups"] = [g.decode() for g in found.groups()]
     comp.reader = asyncio.create_task(_read(comp))
     return out
 
 
-async def _wait_line(comp: Component, pattern: re.Pattern[bytes], timeout: float) -> re.Match[bytes]:
-    async def scan() -> re.Match[bytes]:
+async def _wait_line(comp: Component, match: Callable[[bytes], Any], timeout: float) -> Any:
+    async def scan() -> Any:
         assert comp.proc.stdout is not None
         while line := await comp.proc.stdout.readline():
             comp.lines.append(line)
-            if m := pattern.search(line):
+            if (m := match(line)) is not None:
                 return m
         code = await comp.proc.wait()
         raise ComponentFailed(

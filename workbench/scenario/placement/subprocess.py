@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from workbench.ingestor.config import IngestorConfig
 from workbench.scenario.accounting import Stored, read_stored
 from workbench.scenario.placement.base import (
     COLLECTOR_READY_RE,
-    READY_RE,
     REGISTRY_RE,
     ComponentFailed,
     GeneratorResult,
@@ -22,10 +22,14 @@ from workbench.scenario.placement.base import (
     _drain,
     _role,
     final_counts,
+    handle_from_ready,
     ingest_args,
+    ready_event,
     terminate,
 )
 from workbench.scenario.sampling import LocalProbe, Probe
+
+T = TypeVar("T")
 
 
 class SubprocessPlacement:
@@ -61,16 +65,17 @@ class SubprocessPlacement:
                 out.setdefault(self.roles.get(p.pid, "other"), []).append(p.pid)
         return out
 
-    async def _wait_line(self, proc: asyncio.subprocess.Process, pattern: re.Pattern[bytes], what: str,
-                         keep: list[bytes] | None = None, timeout: float = 60.0) -> re.Match[bytes]:  # fmt: skip
+    async def _wait_line(self, proc: asyncio.subprocess.Process, match: Callable[[bytes], T | None], what: str,
+                         keep: list[bytes] | None = None, timeout: float = 60.0) -> T:  # fmt: skip
+        """The first line ``match`` finds something in (a regex's ``search``, ``ready_event``)."""
         assert proc.stdout is not None
 
-        async def scan() -> re.Match[bytes]:
+        async def scan() -> T:
             assert proc.stdout is not None
             while line := await proc.stdout.readline():
                 if keep is not None:
                     keep.append(line)
-                if m := pattern.search(line):
+                if (m := match(line)) is not None:
                     return m
             raise ComponentFailed(
                 f"{what} exited (code {await proc.wait()}) before it was ready; see {self.log_dir}"
@@ -83,7 +88,7 @@ class SubprocessPlacement:
 
     async def start_registry(self, data_dir: Path, port: int = 0) -> str:
         proc = await self._spawn("registry", ["registry", "--port", str(port), "--data-dir", str(data_dir)])
-        m = await self._wait_line(proc, REGISTRY_RE, "registry")
+        m = await self._wait_line(proc, REGISTRY_RE.search, "registry")
         self._tasks.add(asyncio.create_task(_drain(proc)))
         return m.group(1).decode()
 
@@ -93,13 +98,9 @@ class SubprocessPlacement:
     async def start_ingestor(self, cfg: IngestorConfig, name: str = "ingestor") -> IngestorHandle:
         proc = await self._spawn(name, ingest_args(cfg))
         out: list[bytes] = []
-        m = await self._wait_line(proc, READY_RE, name, keep=out)
+        ready = await self._wait_line(proc, ready_event, name, keep=out)
         self._ingestors[proc.pid] = (proc, out, asyncio.create_task(_collect(proc, out)))
-        udp = m.group(2).decode()
-        cert = cfg.data_dir / "tls" / "ingestor-cert.pem" if cfg.tls else None
-        return IngestorHandle(int(m.group(1)), int(udp) if udp.isdigit() else None,
-                              f"http://{cfg.host}:{m.group(3).decode()}", str(cert) if cert else None, [proc.pid],
-                              address=cfg.host, data_dir=cfg.data_dir)  # fmt: skip
+        return handle_from_ready(ready, cfg.host, cfg.data_dir, [proc.pid])
 
     async def stop_ingestor(self, handle: IngestorHandle, timeout: float = 120.0) -> None:
         entry = self._ingestors.pop(handle.pids[0], None)
@@ -130,7 +131,7 @@ class SubprocessPlacement:
 
     async def start_collector(self, args: list[str], name: str) -> None:
         proc = await self._spawn(name, ["collect", *args])
-        await self._wait_line(proc, COLLECTOR_READY_RE, name)
+        await self._wait_line(proc, COLLECTOR_READY_RE.search, name)
         self._tasks.add(asyncio.create_task(_drain(proc)))
         self._collectors.append(proc)
 

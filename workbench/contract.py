@@ -1,0 +1,71 @@
+"""The contract between the runner and a component process: its config in, JSON lines out.
+
+A component verb takes its whole validated config as JSON (``--config-json FILE|-|JSON``) and
+answers on stdout with one JSON object per line, each with an ``event``:
+
+* ``{"event": "ready", "component": ..., ...}`` once it serves: its bound ports and, under
+  ``config``, its effective configuration (every setting, the ports it chose in place of 0);
+* ``{"event": "summary", "component": ..., ...}`` when it stops: its final counts.
+
+Human-readable lines (``[READY] ...``, ``[SUMMARY] ...``) may stand beside them; the runner
+reads only the JSON events, with ``parse``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from workbench.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def emit(event: str, component: str, **fields: Any) -> None:
+    """Print one event line on stdout (flushed: the runner waits for it)."""
+    print(json.dumps({"event": event, "component": component, **fields}, default=str), flush=True)
+
+
+def parse(line: bytes | str, event: str | None = None) -> dict[str, Any] | None:
+    """The event of a line (of kind ``event`` when given), or None for any other line."""
+    text = line.decode(errors="replace") if isinstance(line, bytes) else line
+    if not text.lstrip().startswith("{"):
+        return None
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict) or "event" not in obj or (event is not None and obj["event"] != event):
+        return None
+    return obj
+
+
+def find(lines: list[bytes], event: str) -> dict[str, Any] | None:
+    """The last event of kind ``event`` among ``lines``."""
+    for line in reversed(lines):
+        if (found := parse(line, event)) is not None:
+            return found
+    return None
+
+
+def load_config(model: type[M], source: str, verb: str) -> M:
+    """A component's config from ``--config-json``: a file path, ``-`` (stdin) or the JSON itself."""
+    if source == "-":
+        text = sys.stdin.read()
+    elif source.lstrip().startswith("{"):
+        text = source
+    else:
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{verb}: --config-json {source}: {exc.strerror}") from None
+    try:
+        return model.model_validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(map(str, first["loc"])) or "(top level)"
+        raise ConfigError(f"{verb}: --config-json: {where}: {first['msg']}") from None
