@@ -31,8 +31,10 @@ from workbench import model
 from workbench.codecs.avro import AvroCodec
 from workbench.codecs.json import JsonCodec
 from workbench.codecs.proto import ProtoCodec
+from workbench.codecs.proto import _varint as read_uvarint
 from workbench.codecs.raw import RawCodec
 from workbench.codecs.syslog import SyslogCodec
+from workbench.generator.pool import varint
 
 SELECTORS = range(len(targets.TAILS) * len(targets.FRAME_LIMITS))
 LIES = (0, 1, 127, 128, (1 << 31) - 1, 1 << 31, 1 << 32, (1 << 63) - 1, 1 << 63, (1 << 64) - 1)
@@ -40,34 +42,12 @@ SIGNED_LIES = (0, 1, -1, 2, -2, 128, -128, -129, 129, (1 << 31), -(1 << 31), (1 
 
 
 def uvarint(v: int) -> bytes:
-    v &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
+    """A varint of v as 64 bits (a negative one as its two's complement, as protobuf writes it)."""
+    return varint(v & ((1 << 64) - 1))
 
 
 def zigzag(v: int) -> bytes:
     return uvarint((v << 1) ^ (v >> 63))
-
-
-def read_uvarint(s: bytes, pos: int) -> tuple[int, int]:
-    """(value, position after) of a varint; raises IndexError when truncated."""
-    shift = value = 0
-    while True:
-        b = s[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        if b < 0x80:
-            return value, pos
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint over 10 bytes")
 
 
 # --- where the lengths and counts of a seed are ---------------------------------------------------
