@@ -14,9 +14,7 @@ from workbench.codecs.proto import ProtoCodec
 from workbench.codecs.raw import RawCodec
 from workbench.codecs.syslog import SyslogCodec
 from workbench.errors import ConfigError
-
-FORMATS: tuple[str, ...] = ("json", "proto", "avro", "raw", "syslog", "journald")
-BINARY_FORMATS = frozenset({"proto", "avro"})
+from workbench.formats import BINARY_FORMATS, FORMATS
 
 
 def get(name: str) -> Codec:

@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workbench.errors import ConfigError
+from workbench.formats import Format
 from workbench.units import parse_seconds  # re-exported: the CLI and tests take it from here
 
 GEN_FORMATS = ("json", "proto", "avro", "raw", "syslog", "journald")
@@ -63,7 +64,7 @@ class GeneratorConfig(_Frozen):
     output_file: Path | None = None
     file_format: Literal["json", "csv", "text"] = "json"
     # what
-    format: Literal["json", "proto", "avro", "raw", "syslog", "journald"] = "json"
+    format: Format = "json"
     registry_url: str | None = None
     replay_file: Path | None = None
     level_mix: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_LEVEL_MIX))

@@ -12,13 +12,14 @@ import asyncio
 import os
 import signal
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import ValidationError
 
 from workbench import eventloop
 from workbench.contract import emit, load_config
 from workbench.errors import ConfigError
+from workbench.ingestor.config import Compression, OutputFormat, Overflow
 
 
 def add_parser(subparsers: Any) -> None:
@@ -52,10 +53,10 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--client-ca", type=Path, help="require client certificates signed by this CA")
     p.add_argument("--no-tls", action="store_true", help="plain TCP (logs travel unencrypted)")
     p.add_argument("--rotate-mb", type=float, default=50, help="rotate segments at this many MB (default 50)")
-    p.add_argument("--compression", choices=("zstd", "gzip", "none"), default="zstd")
+    p.add_argument("--compression", choices=get_args(Compression), default="zstd")
     p.add_argument("--compression-level", type=int, default=3)
-    p.add_argument("--output", choices=("jsonl", "csv", "text", "parquet"), default="jsonl")
-    p.add_argument("--overflow", choices=("block", "drop"), default="block",
+    p.add_argument("--output", choices=get_args(OutputFormat), default="jsonl")
+    p.add_argument("--overflow", choices=get_args(Overflow), default="block",
                    help="full queue: pause TCP senders (block) or drop and count (drop)")  # fmt: skip
     p.add_argument("--max-connections", type=int, default=10_000, help="per worker")
     p.add_argument(

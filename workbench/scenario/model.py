@@ -28,6 +28,8 @@ from pydantic import (
 )
 
 from workbench.errors import ConfigError
+from workbench.formats import Format
+from workbench.ingestor.config import Compression, OutputFormat, Overflow
 from workbench.units import parse_bytes, parse_seconds
 
 Seconds = Annotated[float, BeforeValidator(parse_seconds)]
@@ -63,11 +65,11 @@ class IngestorSettings(_Model):
     )
     workers: int = Field(1, ge=0, description="worker processes; 0 = inside the ingestor's own process")
     tls: bool = True
-    output: Literal["jsonl", "csv", "text", "parquet"] = "jsonl"
+    output: OutputFormat = "jsonl"
     rotate: Bytes = Field(50_000_000, description="rotate segments at this size, e.g. 50MB")
-    compression: Literal["zstd", "gzip", "none"] = "zstd"
+    compression: Compression = "zstd"
     compression_level: int = 3
-    overflow: Literal["block", "drop"] = "block"
+    overflow: Overflow = "block"
     max_queue_logs: int = Field(1_000_000, ge=1)
     use_registry: bool = Field(
         True, description="validate against the registry's schemas when a registry runs"
@@ -80,7 +82,7 @@ class GeneratorGroup(_Model):
         "workbench", description="our generator, or syslog-ng's loggen (RFC 5424 syslog over tcp only)"
     )
     message_size: int = Field(256, ge=64, le=65536, description="loggen's message size in bytes (--size)")
-    format: Literal["json", "proto", "avro", "raw", "syslog", "journald"] = "json"
+    format: Format = "json"
     protocol: Literal["tcp", "udp"] = "tcp"
     clients: int = Field(1, ge=1)
     processes: int = Field(1, ge=1, description="generator processes (subprocess placement)")
