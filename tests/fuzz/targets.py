@@ -97,37 +97,40 @@ def check_lines(out: bytes, count: int, tail: bytes) -> None:
         raise Finding(f"count {count} but {len(entries)} entries")
 
 
-def _result(got: Any, tail: bytes) -> None:
+def _result(got: Any, tail: bytes) -> bool:
+    """Check a transcoder's answer; whether it took the input (not None)."""
     if got is None:
-        return
+        return False
     out, count = got
     check_lines(out, count, tail)
+    return True
 
 
-def json_target(data: bytes) -> None:
+def json_target(data: bytes) -> bool:
     sel, payload = split(data)
     tail = TAILS[sel % len(TAILS)]
-    _result(_json.transcode(payload, tail), tail)
+    return _result(_json.transcode(payload, tail), tail)
 
 
-def raw_target(data: bytes) -> None:
+def raw_target(data: bytes) -> bool:
     sel, payload = split(data)
     tail = TAILS[sel % len(TAILS)]
-    _result(_raw.transcode(payload, tail), tail)
+    return _result(_raw.transcode(payload, tail), tail)
 
 
-def syslog_lines_target(data: bytes) -> None:
+def syslog_lines_target(data: bytes) -> bool:
     """``stored_lines`` on the payload, and ``transcode`` on its lines as a list of records."""
     sel, payload = split(data)
     tail = TAILS[sel % len(TAILS)]
-    _result(_syslog.stored_lines(payload, tail), tail)
+    took = _result(_syslog.stored_lines(payload, tail), tail)
     records = [r for r in payload.split(b"\n") if r]
     out = _syslog.transcode(records)
     if out is not None:
         check_lines(out, len(records), b"}\n")
+    return took
 
 
-def syslog_octet_target(data: bytes) -> None:
+def syslog_octet_target(data: bytes) -> bool:
     """``stored_octet`` and ``octet_frames`` on an octet-counted stream."""
     sel, payload = split(data)
     tail = TAILS[sel % len(TAILS)]
@@ -141,9 +144,10 @@ def syslog_octet_target(data: bytes) -> None:
     if sum(len(f) for f in frames) > framed:
         raise Finding("octet_frames returned more bytes than it consumed")
     check_lines(out, count, tail)
+    return count > 0
 
 
-def proto_target(data: bytes) -> None:
+def proto_target(data: bytes) -> bool:
     sel, payload = split(data)
     tail = TAILS[sel % len(TAILS)]
     got = _binary.proto_transcode(payload, tail)
@@ -153,23 +157,26 @@ def proto_target(data: bytes) -> None:
         raise Finding(f"proto_count returned {counted}")
     if got is not None and counted != got[1]:
         raise Finding(f"proto_count {counted} but the transcoder wrote {got[1]} entries")
+    return got is not None
 
 
-def avro_target(data: bytes) -> None:
+def avro_target(data: bytes) -> bool:
     """The array after the codec's 5-byte header (magic byte and schema id), as the codec calls it."""
     sel, payload = split(data)
     tail = TAILS[sel % len(TAILS)]
-    _result(_binary.avro_transcode(payload, min(5, len(payload)), tail), tail)
+    return _result(_binary.avro_transcode(payload, min(5, len(payload)), tail), tail)
 
 
-def proto_count_target(data: bytes) -> None:
+def proto_count_target(data: bytes) -> bool:
     _, payload = split(data)  # (the selector byte is unused: the seeds share proto's shape)
     counted = _binary.proto_count(payload)
     if counted < -1 or counted > len(payload):
         raise Finding(f"proto_count returned {counted} for {len(payload)} bytes")
+    return counted >= 0
 
 
-TARGETS: dict[str, Callable[[bytes], None]] = {
+# each checks its entry point's answer and says whether it took the input (the systematic pass counts)
+TARGETS: dict[str, Callable[[bytes], bool]] = {
     "json": json_target,
     "raw": raw_target,
     "syslog_lines": syslog_lines_target,
