@@ -8,7 +8,9 @@ the narrow view a service gives of itself, so no service imports its HTTP side b
 
 from __future__ import annotations
 
+import functools
 import json
+from importlib import resources
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -38,6 +40,12 @@ class StatusSource(Protocol):
     def effective_config(self) -> dict[str, Any]:
         """The configuration it runs with, every setting (JSON types)."""
         ...
+
+
+@functools.cache
+def packaged_page(package: str) -> str:
+    """A service's ``page.html`` from its package, read once per process."""
+    return resources.files(package).joinpath("page.html").read_text(encoding="utf-8")
 
 
 def _json(obj: Any) -> web.Response:

@@ -24,7 +24,6 @@ import contextlib
 import logging
 import os
 import time
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +75,9 @@ class Collector:
 
     # --- what the HTTP port shows (httpserve.StatusSource) -----------------------------------------
     def status_page(self) -> str:
-        return resources.files("workbench.collector").joinpath("page.html").read_text(encoding="utf-8")
+        from workbench.httpserve import packaged_page
+
+        return packaged_page("workbench.collector")
 
     def prometheus(self) -> str:
         return self.metrics.prometheus()

@@ -20,7 +20,6 @@ import socket
 import ssl
 import sys
 import time
-from importlib import resources
 from typing import Any
 
 from workbench.errors import ConfigError
@@ -265,7 +264,9 @@ class Ingestor:
 
     # --- what the HTTP port shows (httpserve.StatusSource) ---------------------------------------
     def status_page(self) -> str:
-        return resources.files("workbench.ingestor").joinpath("page.html").read_text(encoding="utf-8")
+        from workbench.httpserve import packaged_page
+
+        return packaged_page("workbench.ingestor")
 
     def prometheus(self) -> str:
         return self.refresh().prometheus()
