@@ -50,7 +50,9 @@ def test_the_scenario_sets_every_setting_to_a_non_default() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("placement", list(PLACEMENTS))
 def test_every_ingestor_setting_reaches_the_ingestor(placement: str, tmp_path: Path) -> None:
-    result = run_scenario(parse_scenario(SCENARIO.format(placement=PLACEMENTS[placement])), tmp_path, quiet=True)
+    result = run_scenario(
+        parse_scenario(SCENARIO.format(placement=PLACEMENTS[placement])), tmp_path, quiet=True
+    )
     row = pl.read_parquet(result.path / "summary.parquet").row(0, named=True)
     assert row["status"] == "ok", row["reason"]
     assert row["sent"] == 200
