@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from workbench.scenario.model import Placement, parse_scenario
+from workbench.scenario.model import DaskPlacement, SubprocessPlacement, parse_scenario
 from workbench.scenario.runner import run_scenario
 
 SCENARIO = """
@@ -27,7 +27,7 @@ ingestor: {{instances: 2, workers: 1}}
 generators:
   - {{name: g, format: {format}, clients: 4, batch: 100, interval_ms: 0, count: {count}}}
 """
-PLACEMENTS = {"local": Placement(type="subprocess"), "dask": Placement(type="dask", local_workers=2)}
+PLACEMENTS = {"local": SubprocessPlacement(), "dask": DaskPlacement(type="dask", local_workers=2)}
 
 
 def main() -> int:

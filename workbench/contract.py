@@ -1,7 +1,7 @@
 """The contract between the runner and a component process: its config in, JSON lines out.
 
-A component verb takes its whole validated config as JSON (``--config-json FILE|-|JSON``) and
-answers on stdout with one JSON object per line, each with an ``event``:
+A component verb (``registry``, ``ingest``, ``generate``, ``collect``) takes its whole validated
+config as JSON (``--config-json FILE|-|JSON``, see ``args``, ``from_args``) and answers on stdout with one JSON object per line, each with an ``event``:
 
 * ``{"event": "ready", "component": ..., ...}`` once it serves: its bound ports and, under
   ``config``, its effective configuration (every setting, the ports it chose in place of 0);
@@ -13,8 +13,10 @@ reads only the JSON events, with ``parse``.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -69,3 +71,33 @@ def load_config(model: type[M], source: str, verb: str) -> M:
         first = exc.errors()[0]
         where = ".".join(map(str, first["loc"])) or "(top level)"
         raise ConfigError(f"{verb}: --config-json: {where}: {first['msg']}") from None
+
+
+# flags that are not settings: they may stand beside --config-json
+NOT_SETTINGS = frozenset({"help", "config_json", "quiet", "_parser", "func"})
+
+
+def args(verb: str, config: BaseModel, *extra: str) -> list[str]:
+    """The command line of a component: ``VERB --config-json JSON`` (``python -m workbench`` before it)."""
+    return [verb, "--config-json", config.model_dump_json(), *extra]
+
+
+def add_argument(parser: argparse.ArgumentParser, model: type[BaseModel]) -> None:
+    """``--config-json`` on a verb's parser (which must ``set_defaults(_parser=parser)``)."""
+    parser.add_argument("--config-json", metavar="FILE|-|JSON",
+                        help=f"every setting as {model.__name__} JSON (a file, - for stdin, or the JSON); "
+                             "no other setting flag may be given with it")  # fmt: skip
+
+
+def from_args(args: argparse.Namespace, model: type[M], verb: str,
+              from_flags: Callable[[argparse.Namespace], M]) -> M:  # fmt: skip
+    """A verb's config: from ``--config-json`` (then no setting flag may be given, so none is
+    silently ignored), else from its flags."""
+    if args.config_json is None:
+        return from_flags(args)
+    parser: argparse.ArgumentParser = args._parser
+    given = [a.option_strings[0] for a in parser._actions
+             if a.dest not in NOT_SETTINGS and a.option_strings and getattr(args, a.dest) != a.default]  # fmt: skip
+    if given:
+        raise ConfigError(f"{verb}: {', '.join(given)} given with --config-json, which holds every setting")
+    return load_config(model, args.config_json, verb)

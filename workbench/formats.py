@@ -1,13 +1,66 @@
-"""The names of the wire formats, in one place (light to import: no codec is loaded here).
+"""The registry of wire formats: one entry per format, in one place (light to import: no codec is
+loaded until one is asked for).
 
-``Format`` is the type every setting that names a format uses (generator, scenario, CLI choices);
-``workbench.codecs`` maps each name to its codec. Adding a format starts with its name here.
+``Format`` is the type every setting that names a format uses (generator, scenario, CLI
+choices); ``SPECS`` says, per format, what the rest of the code asks about it: whether it is
+binary (length-prefixed frames on a stream) or text, the framing a header that names only the
+format gets, whether UDP carries it, whether a compiled transcoder stores it directly, and its
+codec (``module:Class``, imported on first use by ``codec_class``). The codec class carries the
+behaviour: decoding for the ingestor (``decode_text``, ``decode_frame``, ``decode_records``,
+``for_ingestor``), encoding for the generator (``encode``, ``for_generator``), and ``stored``
+when compiled. ``docs/architecture.md`` ("Add a format") shows the two edits a new format takes.
 """
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+import importlib
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
 
 Format = Literal["json", "proto", "avro", "raw", "syslog", "journald"]
+Framing = Literal["lines", "octet", "length", "export"]
+
+
+@dataclass(frozen=True)
+class FormatSpec:
+    name: str
+    binary: bool  # length-prefixed frames on a stream (a header must say framing=length); else text
+    framing: Framing  # what a header that names only the format gets
+    codec: str  # "module:Class" of its codec
+    udp: bool = False  # a datagram carries its records (as lines, or one syslog message)
+    transcoder: bool = False  # a compiled transcoder writes stored lines without decoding (codec.stored)
+    detect: str = ""  # how detection tells it from the others without a header (docs; codecs/detect.py)
+
+
+SPECS: dict[str, FormatSpec] = {
+    spec.name: spec
+    for spec in (
+        FormatSpec("json", False, "lines", "workbench.codecs.json:JsonCodec", udp=True, transcoder=True,
+                   detect="a line that is a JSON object with a timestamp and a message"),
+        FormatSpec("proto", True, "length", "workbench.codecs.proto:ProtoCodec", transcoder=True,
+                   detect="a 4-byte big-endian length whose first byte is 0, then a non-zero byte"),
+        FormatSpec("avro", True, "length", "workbench.codecs.avro:AvroCodec", transcoder=True,
+                   detect="a 4-byte big-endian length whose first byte is 0, then the magic byte 0"),
+        FormatSpec("raw", False, "lines", "workbench.codecs.raw:RawCodec", udp=True, transcoder=True,
+                   detect="any other text line"),
+        FormatSpec("syslog", False, "octet", "workbench.codecs.syslog:SyslogCodec", udp=True, transcoder=True,
+                   detect="<PRI> at a line's start (RFC 5424 or 3164), or an octet count before it"),
+        FormatSpec("journald", False, "export", "workbench.codecs.journald:JournaldCodec",
+                   detect="journal export fields (__REALTIME_TIMESTAMP=...) or their JSON form"),
+    )
+}  # fmt: skip
 FORMATS: tuple[str, ...] = get_args(Format)
-BINARY_FORMATS = frozenset({"proto", "avro"})  # length-prefixed frames on a stream; the others are text
+BINARY_FORMATS = frozenset(name for name, spec in SPECS.items() if spec.binary)
+UDP_FORMATS: tuple[str, ...] = tuple(name for name, spec in SPECS.items() if spec.udp)
+DEFAULT_FRAMING: dict[str, str] = {name: spec.framing for name, spec in SPECS.items()}
+FRAMINGS: tuple[str, ...] = get_args(Framing)
+
+
+def codec_class(name: str) -> Any:
+    """The codec class of a format (its module imported now)."""
+    module, _, cls = SPECS[name].codec.partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+__all__ = ["BINARY_FORMATS", "DEFAULT_FRAMING", "FORMATS", "FRAMINGS", "SPECS", "UDP_FORMATS", "Format",
+           "FormatSpec", "Framing", "codec_class"]  # fmt: skip

@@ -35,7 +35,7 @@ from ingest_helpers import (
 from workbench import schemas, wire
 from workbench.ingestor.service import Ingestor
 from workbench.registry.client import RegistryClient
-from workbench.registry.server import Registry
+from workbench.registry.service import Registry
 
 REQUIRED_FAMILIES = {
     "ingest_logs_total": "counter",

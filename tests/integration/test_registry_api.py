@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from workbench.registry.background import registry_in_thread
-from workbench.registry.server import Registry
+from workbench.registry.service import Registry
 
 VND = "application/vnd.schemaregistry.v1+json"
 REC = {"type": "record", "name": "R", "fields": [{"name": "a", "type": "int"}]}

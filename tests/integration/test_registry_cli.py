@@ -74,7 +74,7 @@ def test_cli_verb_through_workbench_main(tmp_path: Path) -> None:
 
 def test_bad_auth_flag_is_one_line_error(tmp_path: Path) -> None:
     from workbench.errors import ConfigError
-    from workbench.registry.server import parse_auth
+    from workbench.registry.service import parse_auth
 
     with pytest.raises(ConfigError, match="user:password"):
         parse_auth("nocolon")

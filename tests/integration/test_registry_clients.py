@@ -13,7 +13,7 @@ import pytest
 from workbench.registry import RegistryClient, SyncRegistryClient, load_log_schemas
 from workbench.registry.background import registry_in_thread
 from workbench.registry.errors import IncompatibleSchema, RegistryUnavailable, SchemaNotFound, SubjectNotFound
-from workbench.registry.server import Registry
+from workbench.registry.service import Registry
 from workbench.schemas import avro_schema, json_schema, proto_source
 
 REC = {"type": "record", "name": "R", "fields": [{"name": "a", "type": "int"}]}

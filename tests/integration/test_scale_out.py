@@ -20,7 +20,7 @@ import pytest
 
 from workbench.errors import ConfigError
 from workbench.scenario.accounting import Stored, combine, per_client_counts, seq_runs
-from workbench.scenario.model import Placement, Scenario, parse_scenario
+from workbench.scenario.model import DaskPlacement, Scenario, parse_scenario
 from workbench.scenario.runner import run_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,7 +70,10 @@ def _assert_exact(run: Path, min_sent: int = 6000) -> pl.DataFrame:
             "placement.local_workers: Input should be greater than or equal to 1",
         ),
         ("{type: dask, scheduler: 'h:8786'}", "placement.scheduler: 'h:8786' is not a scheduler address"),
-        ("{type: subprocess, local_workers: 2}", "placement: local_workers: only for type dask"),
+        (
+            "{type: subprocess, local_workers: 2}",
+            "placement.local_workers: not a setting of placement type subprocess",
+        ),
         (
             "{type: dask, local_workers: 1, resources: {ingestor: {ingest: 0}}}",
             "resource ingest needs a positive",
@@ -153,7 +156,7 @@ def test_dask_local_cluster_two_ingestors_four_clients_exact(tmp_path: Path) -> 
 def test_dask_results_have_the_columns_of_the_local_placement(tmp_path: Path) -> None:
     local = run_scenario(_scenario("{type: subprocess}", "1s", "true"), tmp_path / "local", quiet=True)
     dask = run_scenario(_scenario("{type: subprocess}", "1s", "true"), tmp_path / "dask", quiet=True,
-                        placement=Placement(type="dask", local_workers=2))  # fmt: skip
+                        placement=DaskPlacement(type="dask", local_workers=2))  # fmt: skip
     for name in ("summary.parquet", "clients.parquet", "timeseries.parquet"):
         a, b = pq.read_schema(local.path / name), pq.read_schema(dask.path / name)
         assert a.names == b.names, name

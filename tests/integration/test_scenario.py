@@ -190,7 +190,7 @@ def test_collector_group_files_are_tailed_forwarded_and_accounted(tmp_path: Path
 def test_external_target_needs_a_syslog_load() -> None:
     with pytest.raises(ConfigError, match="rsyslog target takes syslog over tcp"):
         expand(parse_scenario("name: t\ntarget: {type: rsyslog}\ngenerators: [{format: json}]\n"))
-    with pytest.raises(ConfigError, match="target type command needs a command"):
+    with pytest.raises(ConfigError, match=r"target\.command: target type command needs it"):
         expand(parse_scenario("name: t\ntarget: {type: command}\ngenerators: [{format: syslog}]\n"))
 
 
@@ -225,10 +225,11 @@ def test_peer_configs_use_absolute_paths_under_a_relative_results_folder(
     """`workbench run` writes under the relative results/; rsyslogd changes to / before it writes
     its pid file, so a relative path there made it exit (the peers scenario lost its rsyslog rows)."""
     from workbench.scenario.external import render
-    from workbench.scenario.model import TargetSettings
+    from workbench.scenario.model import TARGET
 
     monkeypatch.chdir(tmp_path)
-    command, config, subs = render(TargetSettings(type=kind, tls=True), Path("results/run/cells/000-x"))
+    target = TARGET.validate_python({"type": kind, "tls": True})
+    command, config, subs = render(target, Path("results/run/cells/000-x"))
     for key in ("data_dir", "config", "cert", "key"):
         assert Path(subs[key]).is_absolute(), key
     assert "results/run" not in config.replace(str(tmp_path / "results/run"), "")

@@ -33,7 +33,7 @@ from workbench import cli, model
 from workbench.collector import CollectorConfig
 from workbench.ingestor.config import IngestorConfig
 from workbench.ingestor.service import Ingestor, ssl_context_for
-from workbench.registry.server import Registry
+from workbench.registry.service import Registry
 
 
 async def _handshake(ing: Ingestor, ctx: ssl.SSLContext) -> str:

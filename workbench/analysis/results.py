@@ -67,6 +67,8 @@ def generator_summaries(run_dir: str | Path) -> pl.DataFrame:
     still going: each is written when its generator finishes)."""
     rows = []
     for path in sorted(Path(run_dir).glob("cells/*-*/generator-*.json")):
+        if path.name.endswith(".config.json"):  # what the generator ran with, not what it did
+            continue
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError):

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from workbench import contract
 from workbench.errors import ConfigError
 
 
@@ -24,7 +25,7 @@ def add_parser(subparsers: Any) -> None:
             "neither re-read nor skip lines."
         ),
     )
-    p.add_argument("-i", "--input", dest="inputs", action="append", metavar="GLOB", required=True,
+    p.add_argument("-i", "--input", dest="inputs", action="append", metavar="GLOB",
                    help="file or glob pattern to follow (repeatable; ** recurses)")  # fmt: skip
     out = p.add_argument_group("output")
     out.add_argument("--output-type", choices=("jsonl", "sqlite", "csv"), default="jsonl",
@@ -86,7 +87,10 @@ def add_parser(subparsers: Any) -> None:
     mon.add_argument("--stats-interval", type=float, default=10.0,
                      help="seconds between [COLLECTOR] stats lines on stdout (default 10)")  # fmt: skip
     mon.add_argument("--quiet", action="store_true", help="no periodic stats line")
-    p.set_defaults(func=run)
+    from workbench.collector.config import CollectorConfig
+
+    contract.add_argument(p, CollectorConfig)
+    p.set_defaults(func=run, _parser=p)
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -97,7 +101,20 @@ def parse_address(text: str) -> tuple[str, int]:
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
+    """The collector's config: every setting from ``--config-json``, or the flags."""
+    from workbench.collector.config import CollectorConfig
+
+    config = contract.from_args(args, CollectorConfig, "collect", _from_flags)
+    if args.quiet:
+        config = config.model_copy(update={"stats_interval_seconds": None})
+    return config
+
+
+def _from_flags(args: argparse.Namespace) -> Any:
     from workbench.collector.config import CollectorConfig, load_tag_rules, parse_tag_flag
+
+    if not args.inputs:
+        raise ConfigError("collect: give at least one --input GLOB (or --config-json)")
     from workbench.units import parse_bytes
 
     rules = list(load_tag_rules(args.tags)) if args.tags else []

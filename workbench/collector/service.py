@@ -380,6 +380,8 @@ def run_until_signalled(config: CollectorConfig, ready: Any = None) -> int:
         out = collector.sink.path or f"{config.forward_host}:{config.forward_port}"
         print(f"[READY] http={collector.http_port} output={out} files={len(collector.files)} "
               f"events={'watchdog' if collector.watching_events else 'polling'}", flush=True)  # fmt: skip
+        contract.emit("ready", "collector", http_port=collector.http_port, files=len(collector.files),
+                      config=collector.effective_config())  # fmt: skip
         waiter = asyncio.create_task(collector.wait())
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -388,9 +390,11 @@ def run_until_signalled(config: CollectorConfig, ready: Any = None) -> int:
         with contextlib.suppress(BaseException):
             await waiter
         print(collector.metrics.stats_line(), flush=True)
+        contract.emit("summary", "collector", **collector.metrics.summary(),
+                      failure=None if collector.failure is None else str(collector.failure))  # fmt: skip
         return 1 if collector.failure is not None else 0
 
-    from workbench import eventloop
+    from workbench import contract, eventloop
 
     return eventloop.run(main())
 

@@ -1,9 +1,11 @@
 """``python -m workbench generate``: the load generator, and with ``--blackhole`` its receiver.
 
-A thin shell: flags to a ``GeneratorConfig`` (or ``BlackholeConfig``), the library object run
-on uvloop, SIGINT/SIGTERM turned into a clean stop, the summary printed (one line on stdout)
-and written as JSON with ``--summary-json``. ``--processes N`` re-invokes this verb N times
-(each child one generator process with its own client ids and seed) and merges the summaries.
+A thin shell: flags (or ``--config-json``, every setting as one ``GeneratorConfig``, what the
+scenario runner passes: ``workbench.contract``) to a config, the library object run on uvloop,
+SIGINT/SIGTERM turned into a clean stop. On stdout: a ``ready`` event with the effective config
+once the pool is built, the summary as a line and as a ``summary`` event; ``--summary-json``
+writes it to a file too. ``processes > 1`` runs one child ``generate --config-json`` per
+process (``config.split``: own client ids, seed, share of count and rate) and merges the summaries.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import secrets
 import signal
 import subprocess
 import sys
@@ -23,16 +24,18 @@ from typing import Any
 
 import pydantic
 
-from workbench import eventloop
+from workbench import contract, eventloop
 from workbench.errors import ConfigError
+from workbench.formats import FORMATS
 from workbench.generator.blackhole import Blackhole, BlackholeConfig
 from workbench.generator.config import (
-    GEN_FORMATS,
     GeneratorConfig,
     parse_burst,
     parse_level_mix,
     parse_seconds,
     parse_targets,
+    resolve,
+    split,
 )
 from workbench.generator.generator import Generator
 
@@ -59,7 +62,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     net.add_argument("--output", type=Path, help="write the logs to this file instead of the network")
     net.add_argument("--file-format", choices=("json", "csv", "text"), default="json", help="with --output")
     what = p.add_argument_group("what")
-    what.add_argument("--format", choices=GEN_FORMATS, default="json", help="wire format (default json)")
+    what.add_argument("--format", choices=FORMATS, default="json", help="wire format (default json)")
     what.add_argument("--registry", metavar="URL", help="schema registry to take the log schemas from")
     what.add_argument("--replay", type=Path, metavar="FILE", help="replay the lines of a real log file")
     what.add_argument("--level-mix", help="level weights, default ERROR=5,WARN=10,INFO=70,DEBUG=15")
@@ -92,7 +95,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                       help="blackhole: where its self-signed certificate lives")  # fmt: skip
     hole.add_argument("--drop-after", type=int, help="blackhole: drop each connection after N frames")
     hole.add_argument("--verify", action="store_true", help="blackhole: decode and track every client's seqs")
-    p.set_defaults(func=run)
+    contract.add_argument(p, GeneratorConfig)
+    p.set_defaults(func=run, _parser=p)
     return p
 
 
@@ -112,6 +116,7 @@ def config_from_args(args: argparse.Namespace) -> GeneratorConfig:
         "registry_url": args.registry, "replay_file": args.replay, "seed": args.seed,
         "client_prefix": args.client_prefix, "pool_logs": args.pool_logs, "batch_size": args.batch,
         "interval_ms": args.interval, "rate_per_second": args.rate, "count": args.count, "clients": args.clients,
+        "processes": args.processes,
         "max_datagram_bytes": args.max_datagram_bytes, "stats_interval_seconds": args.stats_interval,
         "summary_json": args.summary_json,
     }  # fmt: skip
@@ -144,9 +149,9 @@ def _on_signals(callback: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.blackhole:
         return run_blackhole(args)
-    if args.processes > 1:
-        return run_processes(args)
-    config = config_from_args(args)
+    config = contract.from_args(args, GeneratorConfig, "generate", config_from_args)
+    if config.processes > 1:
+        return run_processes(config)
     return eventloop.run(_generate(config))
 
 
@@ -156,8 +161,12 @@ async def _generate(config: GeneratorConfig) -> int:
     print(f"seed={gen.seed} ({seed_note})", file=sys.stderr, flush=True)
     _on_signals(lambda sig: asyncio.ensure_future(gen.stop(f"signal {signal.Signals(sig).name}")))
     await gen.prepare()
+    contract.emit("ready", "generator", config=gen.effective_config())
     summary = await gen.run()
     print(gen.stats.line(final=True) + f" seed={summary.seed} stopped_by={summary.stopped_by}", flush=True)
+    if config.summary_json is not None:
+        summary.write_json(config.summary_json)
+    contract.emit("summary", "generator", **summary.as_dict())
     return 0
 
 
@@ -198,28 +207,20 @@ async def _blackhole(config: BlackholeConfig, stats_interval: float, summary_jso
     return 0
 
 
-def run_processes(args: argparse.Namespace) -> int:
-    """N child generators (``python -m workbench.generator``), signals forwarded, summaries merged."""
-    config_from_args(args)  # validate once, in the parent
-    argv = [a for a in sys.argv[1:] if a != "generate"]
-    n = args.processes
-    counts = [None] * n if args.count is None else [args.count // n + (i < args.count % n) for i in range(n)]
-    prefix = args.client_prefix or f"gen-{secrets.token_hex(4)}"
-    seed = args.seed if args.seed is not None else secrets.randbits(32)
-    print(f"seed={seed} processes={n}", file=sys.stderr, flush=True)
+def run_processes(config: GeneratorConfig) -> int:
+    """``config.processes`` child generators (``generate --config-json``), signals forwarded,
+    summaries merged. The children's stdout goes to this one's stderr: only this process's
+    events reach the caller."""
+    config = resolve(config)
+    seed = int(config.seed or 0)
+    print(f"seed={seed} processes={config.processes}", file=sys.stderr, flush=True)
+    contract.emit("ready", "generator", config=config.model_dump(mode="json"))
     with tempfile.TemporaryDirectory() as tmp:
         children = []
-        for i in range(n):
-            child = _strip(
-                argv, {"--processes", "--client-prefix", "--seed", "--summary-json", "--count", "--rate"}
-            )
-            child += ["--client-prefix", f"{prefix}-p{i}", "--seed", str(seed + i),
-                      "--summary-json", str(Path(tmp) / f"{i}.json")]  # fmt: skip
-            if counts[i] is not None:
-                child += ["--count", str(counts[i])]
-            if args.rate:
-                child += ["--rate", str(args.rate / n)]
-            children.append(subprocess.Popen([sys.executable, "-m", "workbench.generator", *child]))
+        for i, part in enumerate(split(config)):
+            part = part.model_copy(update={"summary_json": Path(tmp) / f"{i}.json"})
+            children.append(subprocess.Popen([sys.executable, "-m", "workbench", *contract.args("generate", part)],
+                                             stdout=sys.stderr, stdin=subprocess.DEVNULL))  # fmt: skip
 
         def forward(sig: int, _frame: Any) -> None:
             for c in children:
@@ -235,24 +236,12 @@ def run_processes(args: argparse.Namespace) -> int:
         parts = [json.loads(p.read_text()) for p in sorted(Path(tmp).glob("*.json"))]
     merged = merge_summaries(parts, seed)
     sent = merged["totals"]["sent_logs_total"]
-    print(f"summary processes={n} sent={sent} logs rate={merged['logs_per_second']:,.0f} logs/s", flush=True)
-    if args.summary_json:
-        args.summary_json.write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
+    print(f"summary processes={config.processes} sent={sent} logs rate={merged['logs_per_second']:,.0f} logs/s",
+          flush=True)  # fmt: skip
+    if config.summary_json:
+        config.summary_json.write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
+    contract.emit("summary", "generator", **merged)
     return max(codes)
-
-
-def _strip(argv: list[str], options: set[str]) -> list[str]:
-    out, skip = [], False
-    for a in argv:
-        if skip:
-            skip = False
-            continue
-        name = a.split("=", 1)[0]
-        if name in options:
-            skip = "=" not in a
-            continue
-        out.append(a)
-    return out
 
 
 def merge_summaries(parts: list[dict[str, Any]], seed: int) -> dict[str, Any]:

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import secrets
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workbench.errors import ConfigError
-from workbench.formats import Format
+from workbench.formats import UDP_FORMATS, Format
 from workbench.units import parse_seconds  # re-exported: the CLI and tests take it from here
 
-GEN_FORMATS = ("json", "proto", "avro", "raw", "syslog", "journald")
-UDP_FORMATS = ("json", "raw", "syslog")
 FILE_FORMATS = ("json", "csv", "text")
 DEFAULT_LEVEL_MIX: dict[str, float] = {"ERROR": 0.05, "WARN": 0.10, "INFO": 0.70, "DEBUG": 0.15}
 MAX_DATAGRAM_BYTES = 1400
@@ -80,6 +79,9 @@ class GeneratorConfig(_Frozen):
     count: int | None = Field(None, ge=0)
     duration_seconds: float | None = Field(None, gt=0)
     clients: int = Field(1, ge=1, le=10_000)
+    # processes > 1: that many generator processes, each with ``clients`` clients, its share of
+    # ``count`` and ``rate_per_second``, client ids PREFIX-p<i>-<n> and seed seed+i (``split``)
+    processes: int = Field(1, ge=1, le=256)
     burst: BurstConfig | None = None
     pool_logs: int = Field(8192, ge=1)
     max_write_bytes: int = Field(1 << 20, ge=1024)
@@ -136,6 +138,30 @@ class GeneratorConfig(_Frozen):
             return [None] * self.clients
         base, extra = divmod(self.count, self.clients)
         return [base + (1 if i < extra else 0) for i in range(self.clients)]
+
+
+def resolve(config: GeneratorConfig) -> GeneratorConfig:
+    """``config`` with a seed and a client prefix chosen where it leaves them to chance."""
+    return config.model_copy(update={
+        "seed": config.seed if config.seed is not None else secrets.randbits(32),
+        "client_prefix": config.client_prefix or f"gen-{secrets.token_hex(4)}",
+    })  # fmt: skip
+
+
+def split(config: GeneratorConfig) -> list[GeneratorConfig]:
+    """The configs of ``config.processes`` generator processes that together do what ``config``
+    (resolved) asks."""
+    n = config.processes
+    prefix, seed = config.client_prefix, int(config.seed or 0)
+    counts = (
+        [None] * n if config.count is None else [config.count // n + (i < config.count % n) for i in range(n)]
+    )
+    rate = None if config.rate_per_second is None else config.rate_per_second / n
+    return [
+        config.model_copy(update={"processes": 1, "client_prefix": f"{prefix}-p{i}", "seed": seed + i,
+                                  "count": counts[i], "rate_per_second": rate, "summary_json": None})
+        for i in range(n)
+    ]  # fmt: skip
 
 
 def parse_targets(text: str) -> tuple[tuple[str, int], ...]:

@@ -23,7 +23,9 @@ _decoder = msgspec.json.Decoder(model.LogEntry)
 _attrs = msgspec.json.Encoder()
 
 
-class FileSink:
+class FileSender:
+    """The sender of ``transport: file``: every client's chunks into one file (JSON lines, CSV or text)."""
+
     def __init__(self, path: Path, file_format: str) -> None:
         self.path = path
         self.file_format = file_format

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,8 +27,8 @@ import msgspec
 
 from workbench import model, tls, wire
 from workbench.errors import ConfigError, SendFailed
-from workbench.generator.config import GeneratorConfig
-from workbench.generator.file import POOL_FORMAT, FileSink
+from workbench.generator.config import GeneratorConfig, resolve
+from workbench.generator.file import POOL_FORMAT, FileSender
 from workbench.generator.patterns import LogFactory, ReplaySource
 from workbench.generator.pool import Chunk, Pool, render_chunk
 from workbench.generator.stats import ClientStats, RunStats, Summary
@@ -84,15 +83,19 @@ class Generator:
     """One generator process: ``clients`` concurrent senders over one pool."""
 
     def __init__(self, config: GeneratorConfig, *, on_stats: Callable[[str], None] | None = None) -> None:
-        self.config = config
+        self.config = resolve(config)
         self.on_stats = on_stats or (lambda line: log.info("%s", line))
-        self.seed = config.seed if config.seed is not None else secrets.randbits(32)
+        self.seed = int(self.config.seed or 0)
         self.stats = RunStats()
         self.stop_event = asyncio.Event()
         self.stopped_by = "count"
         self.pool: Pool | None = None
         self.schema_source = "bundled"
         self.client_ids: list[str] = []
+
+    def effective_config(self) -> dict[str, Any]:
+        """Its settings as it runs (with the seed and client prefix it chose in place of None)."""
+        return self.config.model_dump(mode="json")
 
     async def stop(self, reason: str = "stop") -> None:
         """Stop after the chunk in flight; ``run`` then flushes and returns the summary."""
@@ -115,9 +118,8 @@ class Generator:
         if failures:
             log.warning("%d of %d generated records fail the log schema; left out of the pool", failures,
                         len(records))  # fmt: skip
-        prefix = cfg.client_prefix or f"gen-{secrets.token_hex(4)}"
         width = len(str(cfg.clients - 1))
-        self.client_ids = [f"{prefix}-{i:0{width}d}" for i in range(cfg.clients)]
+        self.client_ids = [f"{cfg.client_prefix}-{i:0{width}d}" for i in range(cfg.clients)]
         fmt = POOL_FORMAT[cfg.file_format] if cfg.transport == "file" else cfg.format
         self._schema_id = {"avro": schemas.avro_id, "json": schemas.json_id, "proto": schemas.proto_id}.get(
             fmt
@@ -169,8 +171,8 @@ class Generator:
                 senders.append(UdpSender(cfg, cs, self.stats.totals, self.pool, cfg.endpoint(i)))
         if cfg.transport == "file":
             assert cfg.output_file is not None
-            sink = FileSink(cfg.output_file, cfg.file_format)
-            senders = [sink] * cfg.clients
+            file_sender = FileSender(cfg.output_file, cfg.file_format)
+            senders = [file_sender] * cfg.clients
         self.stats.start()
         stats_task = asyncio.create_task(self._stats_loop()) if cfg.stats_interval_seconds > 0 else None
         timer = asyncio.get_running_loop().call_later(

@@ -16,10 +16,9 @@ from typing import Any, get_args
 
 from pydantic import ValidationError
 
-from workbench import eventloop
-from workbench.contract import emit, load_config
+from workbench import contract, eventloop
 from workbench.errors import ConfigError
-from workbench.ingestor.config import Compression, OutputFormat, Overflow
+from workbench.ingestor.config import Compression, IngestorConfig, OutputFormat, Overflow
 
 
 def add_parser(subparsers: Any) -> None:
@@ -68,26 +67,16 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--max-line-bytes", type=int, default=1 << 20)
     p.add_argument("--max-frame-bytes", type=int, default=16 << 20)
     p.add_argument("--quiet", action="store_true", help="no [METRIC] line every second")
-    p.add_argument("--config-json", metavar="FILE|-|JSON",
-                   help="every setting as IngestorConfig JSON (a file, - for stdin, or the JSON); "
-                        "no other setting flag may be given with it")  # fmt: skip
+    contract.add_argument(p, IngestorConfig)
     p.set_defaults(func=run, _parser=p)
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
-    from workbench.ingestor.config import IngestorConfig
+    config = contract.from_args(args, IngestorConfig, "ingest", _from_flags)
+    return config.model_copy(update={"stats_line": config.stats_line and not args.quiet})
 
-    if args.config_json is not None:
-        parser: argparse.ArgumentParser = args._parser
-        given = [a.option_strings[0] for a in parser._actions
-                 if a.dest not in ("help", "config_json", "quiet", "_parser", "func") and a.option_strings
-                 and getattr(args, a.dest) != a.default]  # fmt: skip
-        if given:
-            raise ConfigError(
-                f"ingest: {', '.join(given)} given with --config-json, which holds every setting"
-            )
-        config = load_config(IngestorConfig, args.config_json, "ingest")
-        return config.model_copy(update={"stats_line": config.stats_line and not args.quiet})
+
+def _from_flags(args: argparse.Namespace) -> Any:
     try:
         return IngestorConfig(
             data_dir=args.data_dir,
@@ -139,12 +128,12 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"[READY] tcp={ingestor.tcp_port} udp={ingestor.udp_port} http={ingestor.http_port}", flush=True
         )
-        emit("ready", "ingestor", tcp_port=ingestor.tcp_port, udp_port=ingestor.udp_port,
+        contract.emit("ready", "ingestor", tcp_port=ingestor.tcp_port, udp_port=ingestor.udp_port,
              http_port=ingestor.http_port, cert_path=ingestor.cert_path, config=ingestor.effective_config())  # fmt: skip
         await stop.wait()
         await ingestor.stop()
         t = ingestor.aggregate.summary()["totals"]
-        emit("summary", "ingestor", stored=t["logs"], rejected=t["rejected"], dropped=t["dropped"],
+        contract.emit("summary", "ingestor", stored=t["logs"], rejected=t["rejected"], dropped=t["dropped"],
              received_bytes=t["bytes"])  # fmt: skip
 
     eventloop.run(main())

@@ -14,7 +14,7 @@ from workbench.registry.client import (
     load_log_schemas,
 )
 from workbench.registry.errors import RegistryError, RegistryUnavailable, SchemaNotFound, SubjectNotFound
-from workbench.registry.server import Registry
+from workbench.registry.service import Registry
 
 __all__ = [
     "LogSchemas",

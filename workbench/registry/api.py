@@ -29,8 +29,8 @@ from workbench.registry.errors import (
     SubjectNotFound,
 )
 from workbench.registry.schema_types import SchemaType
-from workbench.registry.service import RegistryService, parse_version
 from workbench.registry.store import VersionRow
+from workbench.registry.subjects import RegistryService, parse_version
 
 log = logging.getLogger(__name__)
 VND = "application/vnd.schemaregistry.v1+json"

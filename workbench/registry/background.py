@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from workbench.registry.server import Registry
+from workbench.registry.service import Registry
 
 
 @contextmanager

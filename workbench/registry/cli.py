@@ -6,8 +6,9 @@ import argparse
 import logging
 from typing import Any
 
-from workbench import eventloop
-from workbench.registry.server import DEFAULT_PORT, Registry
+from workbench import contract, eventloop
+from workbench.registry.config import DEFAULT_PORT, RegistryConfig
+from workbench.registry.service import Registry
 
 
 def add_parser(subparsers: Any) -> None:
@@ -26,11 +27,21 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--auth", metavar="USER:PASSWORD", default=None, help="require HTTP basic auth")
     parser.add_argument("--no-seed", action="store_true", help="do not register the bundled schemas")
-    parser.set_defaults(func=run)
+    contract.add_argument(parser, RegistryConfig)
+    parser.set_defaults(func=run, _parser=parser)
+
+
+def config_from_args(args: argparse.Namespace) -> RegistryConfig:
+    return contract.from_args(args, RegistryConfig, "registry", _from_flags)
+
+
+def _from_flags(args: argparse.Namespace) -> RegistryConfig:
+    return RegistryConfig(data_dir=args.data_dir, host=args.host, port=args.port, auth=args.auth,
+                          seed=not args.no_seed)  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    registry = Registry(args.data_dir, host=args.host, port=args.port, auth=args.auth, seed=not args.no_seed)
+    registry = Registry.from_config(config_from_args(args))
     eventloop.run(registry.serve_until_signal())
     return 0

@@ -23,7 +23,7 @@ import aiohttp
 from workbench import schemas as bundled
 from workbench.registry.errors import RegistryUnavailable, error_from_body
 from workbench.registry.schema_types import SchemaType
-from workbench.registry.service import SEED_SUBJECTS
+from workbench.registry.subjects import SEED_SUBJECTS
 
 log = logging.getLogger(__name__)
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"

@@ -1,137 +1,125 @@
-"""The registry's domain operations over the store, independent of HTTP.
+"""``Registry``: the schema registry as a library object with async ``start()``/``stop()``.
 
-Parsing and compatibility checks run here; the SQLite calls run in one worker thread so that the
-event loop never blocks on disk and writes stay serialised (SQLite's lock covers other processes).
+It opens the SQLite store in ``data_dir``, seeds the bundled log schemas (see
+``subjects.SEED_SUBJECTS``) and serves the Confluent-compatible API with aiohttp. Port 0 picks a
+free port; ``url`` tells the one chosen.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from functools import partial
+import signal
 from pathlib import Path
-from typing import TypeVar
+from types import TracebackType
+from typing import Any
 
-from workbench import schemas as bundled
-from workbench.registry.compatibility import CompatibilityLevel, check_compatibility
-from workbench.registry.errors import IncompatibleSchema, InvalidVersion, SubjectNotFound
-from workbench.registry.schema_types import ParsedSchema, SchemaType, parse_schema
-from workbench.registry.store import SQLiteStore, VersionRow
+from aiohttp import web
+
+from workbench import contract
+from workbench.errors import ConfigError
+from workbench.registry.api import build_app
+from workbench.registry.config import DEFAULT_PORT, RegistryConfig
+from workbench.registry.subjects import RegistryService
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-
-# (contract) the subjects seeded from the bundled schemas/ on start, when absent
-SEED_SUBJECTS: dict[str, SchemaType] = {
-    "logs-value": SchemaType.AVRO,
-    "logs-proto-value": SchemaType.PROTOBUF,
-    "logs-json-value": SchemaType.JSON,
-}
-_MAX_VERSION = 2**31 - 1
 
 
-def bundled_schema_text(schema_type: SchemaType) -> str:
-    import json
-
-    if schema_type is SchemaType.AVRO:
-        return json.dumps(bundled.avro_schema())
-    if schema_type is SchemaType.JSON:
-        return json.dumps(bundled.json_schema())
-    return bundled.proto_source()
-
-
-def parse_version(value: str | int) -> int | None:
-    """A version path segment: a positive int, or ``latest``/``-1`` (None); else 42202."""
-    text = str(value).strip()
-    if text.lower() == "latest" or text == "-1":
-        return None
-    try:
-        number = int(text)
-    except ValueError:
-        number = 0
-    if not 1 <= number <= _MAX_VERSION:
-        raise InvalidVersion(
-            f"The specified version '{text}' is not a valid version id. Allowed values are between "
-            f'[1, {_MAX_VERSION}] and the string "latest"'
-        )
-    return number
+def parse_auth(value: str | tuple[str, str] | None) -> tuple[str, str] | None:
+    """``"user:password"`` -> ``("user", "password")``."""
+    if value is None or isinstance(value, tuple):
+        return value
+    user, sep, password = value.partition(":")
+    if not sep or not user:
+        raise ConfigError(f"--auth must be user:password, got {value!r}")
+    return user, password
 
 
-def _parse_row(row: VersionRow) -> ParsedSchema:
-    return parse_schema(SchemaType(row.schema_type), row.schema)
+class Registry:
+    @classmethod
+    def from_config(cls, config: RegistryConfig) -> Registry:
+        return cls(config.data_dir, host=config.host, port=config.port, auth=config.auth, seed=config.seed)
 
+    def effective_config(self) -> dict[str, Any]:
+        """Its settings as it runs (the port it chose in place of 0; the password left out)."""
+        auth = f"{self.auth[0]}:***" if self.auth else None
+        return RegistryConfig(data_dir=self.data_dir, host=self.host, port=self.port, auth=auth,
+                              seed=self.seed).model_dump(mode="json")  # fmt: skip
 
-class RegistryService:
-    def __init__(self, data_dir: Path | str) -> None:
-        self.store = SQLiteStore(data_dir)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="registry-store")
+    def __init__(
+        self,
+        data_dir: Path | str,
+        *,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        auth: str | tuple[str, str] | None = None,
+        seed: bool = True,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.host = host
+        self.port = port
+        self.auth = parse_auth(auth)
+        self.seed = seed
+        self.service: RegistryService | None = None
+        self._runner: web.AppRunner | None = None
 
-    async def run(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, partial(fn, *args, **kwargs))
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
-    def close(self) -> None:
-        self._executor.shutdown(wait=True)
-        self.store.close()
-
-    # -- registration --------------------------------------------------------------------------
-    def register_sync(self, subject: str, parsed: ParsedSchema) -> tuple[int, int]:
-        def check(level: str, live: list[VersionRow]) -> list[str]:
-            return check_compatibility(CompatibilityLevel(level), parsed, [_parse_row(r) for r in live])
-
-        return self.store.register(
-            subject,
-            schema_type=parsed.schema_type.value,
-            schema=parsed.text,
-            fingerprint=parsed.fingerprint,
-            check=check,
-        )
-
-    async def register(self, subject: str, schema_type: str | None, schema: object) -> tuple[int, int]:
-        parsed = parse_schema(schema_type, schema)
-        return await self.run(self.register_sync, subject, parsed)
-
-    async def lookup(
-        self, subject: str, schema_type: str | None, schema: object, deleted: bool
-    ) -> VersionRow:
-        parsed = parse_schema(schema_type, schema)
-        return await self.run(self.store.lookup, subject, parsed.fingerprint, include_deleted=deleted)
-
-    async def check(
-        self, subject: str, version: str | None, schema_type: str | None, schema: object
-    ) -> list[str]:
-        """Compatibility messages of ``schema`` against one version, or all versions when ``version`` is None."""
-        parsed = parse_schema(schema_type, schema)
-        level = CompatibilityLevel(await self.run(self.store.effective_level, subject))
-        if version is None:
-            try:
-                rows = await self.run(self.store.versions, subject)
-            except SubjectNotFound:
-                return []  # nothing registered yet: anything is compatible
-            return check_compatibility(level, parsed, [_parse_row(r) for r in rows])
-        row = await self.run(self.store.get_version, subject, parse_version(version))
-        return check_compatibility(level, parsed, [_parse_row(row)])
-
-    # -- seeding -------------------------------------------------------------------------------
-    def seed(self) -> list[str]:
-        """Register the bundled schemas under ``SEED_SUBJECTS`` unless already there; returns those added."""
-        added: list[str] = []
-        for subject, schema_type in SEED_SUBJECTS.items():
-            parsed = parse_schema(schema_type, bundled_schema_text(schema_type))
-            try:
-                before = {r.version for r in self._live(subject)}
-                _, version = self.register_sync(subject, parsed)
-            except IncompatibleSchema as exc:
-                log.warning("not seeding %s: %s", subject, exc)
-                continue
-            if version not in before:
-                added.append(subject)
-        return added
-
-    def _live(self, subject: str) -> list[VersionRow]:
+    async def start(self) -> None:
+        self.service = RegistryService(self.data_dir)
+        if self.seed:
+            added = await self.service.run(self.service.seed)
+            if added:
+                log.info("seeded subjects %s", ", ".join(added))
+        self._runner = web.AppRunner(build_app(self.service, auth=self.auth), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
         try:
-            return self.store.versions(subject)
-        except SubjectNotFound:
-            return []
+            await site.start()
+        except OSError as exc:
+            await self.stop()
+            raise ConfigError(f"registry cannot listen on {self.host}:{self.port}: {exc}") from exc
+        server = site._server  # aiohttp exposes the bound sockets only here
+        if server is not None and self.port == 0:
+            sockets = getattr(server, "sockets", None) or []
+            if sockets:
+                self.port = sockets[0].getsockname()[1]
+        log.info("registry listening on %s (data in %s)", self.url, self.data_dir)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self.service is not None:
+            service, self.service = self.service, None
+            await asyncio.to_thread(service.close)
+
+    async def __aenter__(self) -> Registry:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    async def serve_until_signal(self, ready: asyncio.Event | None = None) -> None:
+        """Start, run until SIGINT or SIGTERM, then stop cleanly."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await self.start()
+            print(f"registry listening on {self.url}", flush=True)
+            contract.emit("ready", "registry", url=self.url, config=self.effective_config())
+            if ready is not None:
+                ready.set()
+            await stop.wait()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            await self.stop()

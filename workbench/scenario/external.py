@@ -24,16 +24,24 @@ import re
 import shutil
 import socket
 import subprocess
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
 from workbench.errors import ComponentFailed
-from workbench.scenario.accounting import Stored, output_files, per_client_counts, read_bytes
-from workbench.scenario.model import GeneratorGroup, TargetSettings
-from workbench.scenario.placement.base import GeneratorResult, terminate
+from workbench.scenario.accounting import Stored, combine, output_files, per_client_counts, read_bytes
+from workbench.scenario.model import (
+    CommandTarget,
+    ExternalTarget,
+    GeneratorGroup,
+    RsyslogTarget,
+    SyslogNgTarget,
+)
+from workbench.scenario.placement.base import GeneratorResult, IngestorHandle, terminate
+from workbench.scenario.sampling import ProcessUsage
 from workbench.tls import ensure_self_signed
 
 RSYSLOG_CONFIG = """# written by the workbench runner for one cell
@@ -63,21 +71,6 @@ SYSLOG_NG_TLS = ' tls(key-file("{key}") cert-file("{cert}") peer-verify(optional
 _CLIENT_SEQ = re.compile(rb'client_id="([^"]*)"[^\]]*?seq="(\d+)"')
 _LOGGEN_SEQ = re.compile(rb"seq: (\d+), thread: (\d+)")
 _LOGGEN_TOTAL = re.compile(r"average rate = ([\d.]+) msg/sec, count=(\d+), time=([\d.]+)")
-
-
-@dataclass
-class ExternalHandle:
-    tcp_port: int
-    cert_path: str | None
-    data_dir: Path
-    output: str
-    proc: asyncio.subprocess.Process
-    pids: list[int] = field(default_factory=list)
-    udp_port: int | None = None
-    http_url: str = ""
-    final: dict[str, float] = field(default_factory=dict)
-    address: str = "127.0.0.1"
-    host: str = field(default_factory=socket.gethostname)
 
 
 def _free_port() -> int:
@@ -127,7 +120,7 @@ class SyslogNg:
         return cls(found.daemon, found.loggen, found.module_path, found.env, m.group(1) if m else "3.35")
 
 
-def render(target: TargetSettings, cell_dir: Path) -> tuple[list[str], str, dict[str, str]]:
+def render(target: ExternalTarget, cell_dir: Path) -> tuple[list[str], str, dict[str, str]]:
     """The command, the config text and the substitutions of a target for one cell. Paths are
     absolute: rsyslogd changes to ``/`` before it writes its pid file."""
     cell_dir = cell_dir.resolve()
@@ -138,7 +131,7 @@ def render(target: TargetSettings, cell_dir: Path) -> tuple[list[str], str, dict
     if target.tls:
         cert, key, _ = ensure_self_signed(cell_dir / "tls")
         subs.update(cert=str(cert), key=str(key))
-    if target.type == "rsyslog":
+    if isinstance(target, RsyslogTarget):
         tls_global = (f' defaultNetstreamDriver="gtls" defaultNetstreamDriverCAFile="{subs["cert"]}"'
                       f' defaultNetstreamDriverCertFile="{subs["cert"]}" defaultNetstreamDriverKeyFile="{subs["key"]}"'
                       if target.tls else "")  # fmt: skip
@@ -149,7 +142,7 @@ def render(target: TargetSettings, cell_dir: Path) -> tuple[list[str], str, dict
         )
         config = RSYSLOG_CONFIG.format(tls_global=tls_global, tls_module=tls_module, **subs)
         command = RSYSLOG_COMMAND
-    elif target.type == "syslog-ng":
+    elif isinstance(target, SyslogNgTarget):
         sng = SyslogNg.find()
         tls = SYSLOG_NG_TLS.format(**subs) if target.tls else ""
         config = SYSLOG_NG_CONFIG.format(version=sng.config_version, transport="tls" if target.tls else "tcp",
@@ -159,47 +152,108 @@ def render(target: TargetSettings, cell_dir: Path) -> tuple[list[str], str, dict
         if sng.module_path:
             command += ["--module-path", str(sng.module_path)]
     else:
+        assert isinstance(target, CommandTarget)
         config = (target.config or "").format(**subs)
-        command = list(target.command or [])
+        command = list(target.command)
     return [part.format(**subs) for part in command], config, subs
 
 
-async def start_external(target: TargetSettings, cell_dir: Path, log_dir: Path, name: str) -> ExternalHandle:
-    command, config, subs = render(target, cell_dir)
-    Path(subs["config"]).write_text(config, encoding="utf-8")
-    log_dir.mkdir(parents=True, exist_ok=True)
-    env = SyslogNg.find().env if target.type == "syslog-ng" else None
-    with open(log_dir / f"{name}.log", "ab") as log:
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *command, stdout=log, stderr=log, stdin=asyncio.subprocess.DEVNULL, env=env
-            )
-        except FileNotFoundError:
-            raise ComponentFailed(
-                f"target {target.type}: {command[0]} is not installed (make peers installs it)"
-            ) from None
-    port = int(subs["port"])
-    for _ in range(200):  # readiness: the port accepts a connection (not a sleep)
-        if proc.returncode is not None:
-            raise ComponentFailed(
-                f"target {target.type} exited with code {proc.returncode}; see {log_dir / name}.log"
-            )
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-            break
-        except OSError:
-            await asyncio.sleep(0.05)
-    else:
-        await stop_external_proc(proc)
-        raise ComponentFailed(f"target {target.type} did not listen on port {port} within 10s")
-    return ExternalHandle(port, subs["cert"] or None, Path(subs["data_dir"]), target.output, proc, [proc.pid])
+class ExternalReceiver:
+    """A third-party receiver of a cell's load, in the shape of ``targets.Targets``: started on
+    a free port with its config written into the cell's folder, sampled by counting its output
+    lines, stopped with SIGTERM, its files read with our accounting."""
+
+    header = False  # third parties read syslog without our format header
+
+    def __init__(self, handle: IngestorHandle, proc: asyncio.subprocess.Process,
+                 components: Callable[[], dict[str, list[int]]]) -> None:  # fmt: skip
+        self.handles = [handle]
+        self.proc = proc
+        self.components = components
+
+    @classmethod
+    async def start(cls, target: ExternalTarget, cell_dir: Path, log_dir: Path, name: str,
+                    components: Callable[[], dict[str, list[int]]]) -> ExternalReceiver:  # fmt: skip
+        command, config, subs = render(target, cell_dir)
+        Path(subs["config"]).write_text(config, encoding="utf-8")
+        log_dir.mkdir(parents=True, exist_ok=True)
+        env = SyslogNg.find().env if target.type == "syslog-ng" else None
+        with open(log_dir / f"{name}.log", "ab") as log:
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    *command, stdout=log, stderr=log, stdin=asyncio.subprocess.DEVNULL, env=env
+                )
+            except FileNotFoundError:
+                raise ComponentFailed(
+                    f"target {target.type}: {command[0]} is not installed (make peers installs it)"
+                ) from None
+        port = int(subs["port"])
+        for _ in range(200):  # readiness: the port accepts a connection (not a sleep)
+            if proc.returncode is not None:
+                raise ComponentFailed(
+                    f"target {target.type} exited with code {proc.returncode}; see {log_dir / name}.log"
+                )
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.close()
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
+                break
+            except OSError:
+                await asyncio.sleep(0.05)
+        else:
+            await terminate(proc, 30.0)
+            raise ComponentFailed(f"target {target.type} did not listen on port {port} within 10s")
+        handle = IngestorHandle(port, None, "", subs["cert"] or None, [proc.pid], data_dir=Path(subs["data_dir"]),
+                                output=target.output)  # fmt: skip
+        return cls(handle, proc, components)
+
+    def probe(self) -> ExternalProbe:
+        return ExternalProbe(self.components)
+
+    async def stop(self) -> None:
+        await terminate(self.proc, 30.0)
+
+    async def read_stored(self) -> Stored:
+        h = self.handles[0]
+        assert h.data_dir is not None and h.output is not None
+        part = await asyncio.get_running_loop().run_in_executor(None, read_external, h.data_dir, h.output)
+        return combine([part], [h.host])
+
+    def mb_per_sec(self, measured: float, stored: Stored, seconds: float) -> float:
+        """A receiver's files hold what it received, one line per message: their bytes over the time."""
+        return stored.uncompressed_bytes / seconds / 1e6 if seconds else measured
 
 
-async def stop_external_proc(proc: asyncio.subprocess.Process, timeout: float = 30.0) -> None:
-    await terminate(proc, timeout)
+class ExternalProbe:
+    """A third-party receiver has no /metrics.json: its output lines counted, its process sampled."""
+
+    def __init__(self, components: Callable[[], dict[str, list[int]]]) -> None:
+        self.components = components
+        self.processes = ProcessUsage()
+        self._last: tuple[float, float] | None = None  # (time, lines) of the previous sample
+
+    async def sample(
+        self, ings: Sequence[IngestorHandle]
+    ) -> tuple[list[dict[str, float] | None], dict[str, float]]:
+        ing = ings[0]
+        assert ing.data_dir is not None and ing.output is not None
+        cpu, rss, fds = self.processes.usage(ing.pids)
+        others = self.processes.by_role(self.components())
+        total = float(
+            await asyncio.get_running_loop().run_in_executor(None, count_lines, ing.data_dir, ing.output)
+        )
+        now = time.monotonic()
+        last_t, last_n = self._last or (now, 0.0)
+        self._last = (now, total)
+        rate = (total - last_n) / (now - last_t) if now > last_t else 0.0
+        row = {"logs_total": total, "bytes_total": 0.0, "rejected_total": 0.0, "dropped_total": 0.0,
+               "logs_per_sec": rate, "mb_per_sec": 0.0, "latency_us": 0.0, "queue_length": 0.0,
+               "connections": 0.0, "cpu_percent": cpu, "rss_mb": rss, "open_fds": fds}  # fmt: skip
+        return [row], others
+
+    async def close(self) -> None:
+        return None
 
 
 def count_lines(data_dir: Path, pattern: str) -> int:

@@ -22,6 +22,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -107,52 +108,96 @@ class CollectorGroup(_Model):
     forward_format: Literal["json", "proto"] = "json"
 
 
-class TargetSettings(_Model):
-    """What receives the load: our ingestor, or a third-party receiver for a side-by-side comparison.
+class IngestorTarget(_Model):
+    """Our ingestor (``ingestor:`` sets it up); ``tls`` overrides ``ingestor.tls``."""
 
-    ``rsyslog``: the runner writes its config (imtcp on 127.0.0.1, TLS with gtls when ``tls``,
-    the raw message per line to a file). ``syslog-ng``: likewise (its ``syslog()`` source, flow
-    control, ``${RAWMSG}`` per line to a file). ``command``: any receiver, ``command`` and ``config``
-    with ``{port}``, ``{data_dir}``, ``{config}``, ``{cert}``, ``{key}`` filled in; ``output`` is
-    the glob of its files under ``{data_dir}``, one RFC 5424 message per line.
-    """
-
-    type: Literal["ingestor", "rsyslog", "syslog-ng", "command"] = "ingestor"
+    type: Literal["ingestor"] = "ingestor"
     tls: bool | None = Field(
         None, description="TLS to the target; for the ingestor it overrides ingestor.tls"
     )
-    command: list[str] | None = None
-    config: str | None = None
-    output: str = "*.log"
+
+
+class _ExternalTarget(_Model):
+    tls: bool | None = Field(None, description="TLS to the target (its own self-signed certificate)")
+
+    @property
+    def output(self) -> str:
+        """The glob of its output files under its data dir (one raw message per line)."""
+        return f"{getattr(self, 'type', '')}.log"
+
+
+class RsyslogTarget(_ExternalTarget):
+    """rsyslogd: the runner writes its config (imtcp on 127.0.0.1, TLS with gtls when ``tls``, the
+    raw message per line to a file)."""
+
+    type: Literal["rsyslog"]
+
+
+class SyslogNgTarget(_ExternalTarget):
+    """syslog-ng: the runner writes its config (its ``syslog()`` source, flow control,
+    ``${RAWMSG}`` per line to a file)."""
+
+    type: Literal["syslog-ng"]
+
+
+class CommandTarget(_Model):
+    """Any receiver: ``command`` and ``config`` with ``{port}``, ``{data_dir}``, ``{config}``,
+    ``{cert}``, ``{key}`` filled in; ``output`` is the glob of its files under ``{data_dir}``, one
+    RFC 5424 message per line."""
+
+    type: Literal["command"]
+    tls: bool | None = Field(None, description="TLS to the target ({cert} and {key} are filled in)")
+    command: list[str] = Field(min_length=1, description="the receiver's command line")
+    config: str | None = Field(None, description="written to {config} before it starts")
+    output: str = Field("*.log", description="glob of its output files under {data_dir}")
+
+
+# What receives the load: our ingestor, or a third-party receiver for a side-by-side comparison
+TargetSettings = Annotated[
+    IngestorTarget | RsyslogTarget | SyslogNgTarget | CommandTarget, Field(discriminator="type")
+]
+ExternalTarget = RsyslogTarget | SyslogNgTarget | CommandTarget
 
 
 Role = Literal["registry", "ingestor", "generator", "collector"]
 
 
-class Placement(_Model):
-    """Where components run: in this process, as local subprocesses, or on the workers of a Dask cluster.
+class SubprocessPlacement(_Model):
+    """Every component a local subprocess (``python -m workbench VERB --config-json ...``)."""
 
-    ``dask`` connects to a running scheduler (``scheduler: tcp://HOST:8786``) or starts a
-    LocalCluster of ``local_workers`` worker processes on 127.0.0.1 for the run. ``resources``
-    pins a role to workers started with those Dask resources (``dask worker ... --resources
+    type: Literal["subprocess"] = "subprocess"
+
+
+class InProcessPlacement(_Model):
+    """Every component an object in the runner's event loop (notebooks)."""
+
+    type: Literal["inprocess"]
+
+
+class DaskPlacement(_Model):
+    """Every component a process on a worker of a Dask cluster.
+
+    ``scheduler`` connects to a running one (``tcp://HOST:8786``); ``local_workers`` starts a
+    LocalCluster of that many worker processes on 127.0.0.1 for the run. ``resources`` pins a
+    role to workers started with those Dask resources (``dask worker ... --resources
     "ingest=1"``); ``data_dir`` is where each worker host keeps data dirs and logs.
     """
 
-    type: Literal["inprocess", "subprocess", "dask"] = "subprocess"
-    scheduler: str | None = Field(None, description="dask: a running scheduler, e.g. tcp://10.0.0.1:8786")
+    type: Literal["dask"]
+    scheduler: str | None = Field(None, description="a running scheduler, e.g. tcp://10.0.0.1:8786")
     local_workers: int | None = Field(
-        None, ge=1, le=64, description="dask: start a LocalCluster of N worker processes on 127.0.0.1"
+        None, ge=1, le=64, description="start a LocalCluster of N worker processes on 127.0.0.1"
     )
     resources: dict[Role, dict[str, float]] = Field(
         default_factory=dict,
-        description="dask: worker resources a component of each role takes, e.g. {ingestor: {ingest: 1}}",
+        description="worker resources a component of each role takes, e.g. {ingestor: {ingest: 1}}",
     )
     data_dir: str | None = Field(
         None,
-        description="dask: folder on every worker host for data dirs and logs (default: the run folder's path)",
+        description="folder on every worker host for data dirs and logs (default: the run folder's path)",
     )
     timeout_seconds: Seconds = Field(
-        60.0, gt=0, description="dask: how long connecting, starting or stopping a component may take"
+        60.0, gt=0, description="how long connecting, starting or stopping a component may take"
     )
 
     @field_validator("scheduler")
@@ -172,17 +217,26 @@ class Placement(_Model):
         return value
 
     @model_validator(mode="after")
-    def _options_fit_type(self) -> Placement:
-        if self.type == "dask" and (self.scheduler is None) == (self.local_workers is None):
+    def _one_cluster(self) -> DaskPlacement:
+        if (self.scheduler is None) == (self.local_workers is None):
             raise ValueError(
                 "type dask takes either scheduler (tcp://HOST:8786) or local_workers (N), not both"
             )
-        if self.type != "dask":
-            given = [k for k in ("scheduler", "local_workers", "data_dir") if getattr(self, k) is not None]
-            given += ["resources"] if self.resources else []
-            if given:
-                raise ValueError(f"{', '.join(given)}: only for type dask, not {self.type}")
         return self
+
+
+# Where components run: in this process, as local subprocesses, or on the workers of a Dask cluster
+Placement = Annotated[SubprocessPlacement | InProcessPlacement | DaskPlacement, Field(discriminator="type")]
+PLACEMENT = TypeAdapter(Placement)
+TARGET = TypeAdapter(TargetSettings)
+
+
+def placement_of(kind: str) -> SubprocessPlacement | InProcessPlacement | DaskPlacement:
+    """The settings of a placement kind with its defaults (``dask`` needs more: a ConfigError)."""
+    try:
+        return PLACEMENT.validate_python({"type": kind})
+    except ValidationError as exc:
+        raise ConfigError(f"placement {kind}: {_first_error(exc)}") from None
 
 
 class Scenario(_Model):
@@ -191,12 +245,12 @@ class Scenario(_Model):
     duration: Seconds = Field(10.0, gt=0, description="how long generators send in each cell")
     warmup: Seconds = Field(0.0, ge=0, description="sending before measurement starts")
     seed: int | None = None
-    placement: Placement = Placement()
+    placement: Placement = SubprocessPlacement()
     registry: RegistrySettings = RegistrySettings()
     ingestor: IngestorSettings = IngestorSettings()
     generators: list[GeneratorGroup] = Field(default_factory=lambda: [GeneratorGroup()])
     collectors: list[CollectorGroup] = Field(default_factory=list)
-    target: TargetSettings = TargetSettings()
+    target: TargetSettings = IngestorTarget()
     matrix: dict[str, list[Any]] = Field(default_factory=dict)
     baseline: dict[str, Any] | None = Field(
         None,
@@ -250,7 +304,7 @@ def expand(scenario: Scenario) -> list[Cell]:
             cell_scenario = Scenario.model_validate(data)
         except ValidationError as exc:
             raise ConfigError(f"scenario {scenario.name}: matrix cell {dict(zip(keys, combo, strict=True))}: "
-                              f"{_first_error(exc)}") from None  # fmt: skip
+                              f"{_first_error(exc, data)}") from None  # fmt: skip
         check_target(cell_scenario)
         name = "-".join(f"{k.split('.')[-1]}={_label(v)}" for k, v in zip(keys, combo, strict=True))
         cells.append(
@@ -259,9 +313,36 @@ def expand(scenario: Scenario) -> list[Cell]:
     return cells
 
 
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    return f"{'.'.join(map(str, err['loc']))}: {str(err['msg']).removeprefix('Value error, ')}"
+def _first_error(exc: ValidationError, data: Any = None) -> str:
+    loc, msg = _located(exc.errors()[0], data)
+    return f"{'.'.join(map(str, loc))}: {msg}" if loc else msg
+
+
+def _located(err: Any, data: Any) -> tuple[tuple[Any, ...], str]:
+    """An error's place in the scenario as written (without the tags pydantic adds for a
+    ``type``-discriminated union, such as ``placement.dask.local_workers``) and its message."""
+    loc: list[Any] = []
+    tag: tuple[Any, int] | None = None
+    node = data
+    for part in err["loc"]:
+        if (
+            isinstance(node, dict)
+            and part not in node
+            and node.get("type") == part
+            and tag != (part, id(node))
+        ):
+            tag = (part, id(node))  # the union member pydantic tried: not a key of the scenario
+            continue
+        loc.append(part)
+        node = node.get(part) if isinstance(node, dict) else (
+            node[part] if isinstance(node, list) and isinstance(part, int) and part < len(node) else None)  # fmt: skip
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    section = ".".join(map(str, loc[:-1]))
+    if err["type"] == "extra_forbidden":
+        msg = f"not a setting of {section} type {tag[0]}" if tag else "unknown setting (a typo?)"
+    elif err["type"] == "missing" and tag:
+        msg = f"{section} type {tag[0]} needs it"
+    return tuple(loc), msg
 
 
 def check_target(scenario: Scenario) -> None:
@@ -279,8 +360,6 @@ def check_target(scenario: Scenario) -> None:
     if scenario.ingestor.instances > 1 or scenario.placement.type == "dask":
         raise ConfigError(f"scenario {scenario.name}: a {t.type} target runs once on this machine "
                           "(no ingestor.instances, no dask placement)")  # fmt: skip
-    if t.type == "command" and not t.command:
-        raise ConfigError(f"scenario {scenario.name}: target type command needs a command")
     if scenario.collectors:
         raise ConfigError(
             f"scenario {scenario.name}: collectors forward in ack mode, which a {t.type} target lacks"
@@ -342,15 +421,10 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(err["loc"])
+        loc, msg = _located(exc.errors()[0], data)
         line = _node_line(root, loc)
         where = f"{source}:{line}" if line else source
-        what = ".".join(map(str, loc))
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown setting (a typo?)"
-        raise ConfigError(f"{where}: {what}: {msg}") from None
+        raise ConfigError(f"{where}: {'.'.join(map(str, loc))}: {msg}") from None
     _check_matrix_keys(scenario)
     return scenario
 

@@ -24,7 +24,9 @@ from typing import Any
 import polars as pl
 import yaml
 
-from workbench.scenario.model import Placement, Scenario
+from workbench.scenario.accounting import Stored
+from workbench.scenario.model import Cell, GeneratorGroup, Placement, Scenario
+from workbench.scenario.placement.base import IngestorHandle
 
 FORMAT_VERSION = 2
 SUMMARY_COLUMNS = (
@@ -45,6 +47,49 @@ PACKAGES = (
     "dask",
     "distributed",
 )
+
+
+def cell_row(cell: Cell, handles: list[IngestorHandle], acc: dict[str, Any], stored: Stored,
+             final: dict[str, float], samples: list[dict[str, Any]], measured: list[dict[str, Any]],
+             duration_s: float, logs_per_sec: float, mb_per_sec: float) -> dict[str, Any]:  # fmt: skip
+    """The summary row of a cell that ran: what it was (from the scenario), what was sent, stored
+    and lost (``acc``), how fast (``samples``: every second; ``measured``: the measured window)."""
+    s = cell.scenario
+    busy = [x for x in measured if x["logs_per_sec"] > 0] or measured
+    g0 = s.generators[0] if s.generators else GeneratorGroup(format="json")
+    hosts = sorted({h.host for h in handles})
+    row = {
+        "cell": cell.name, "cell_index": cell.index, "status": "ok", "reason": "",
+        "target": s.target.type, "tls": bool(handles[0].cert_path),
+        "generator": ",".join(sorted({g.tool for g in s.generators})) if s.generators else "",
+        "format": ",".join(sorted({g.format for g in s.generators} | {f"files-{c.file_format}" for c in s.collectors})),
+        "protocol": ",".join(sorted({g.protocol for g in s.generators} | ({"collector"} if s.collectors else set()))),
+        "batch": g0.batch, "clients": sum(g.clients for g in s.generators) + sum(c.files for c in s.collectors),
+        "workers": s.ingestor.workers, "ingestors": len(handles), "host": ",".join(hosts),
+        "ack": any(g.ack for g in s.generators), "duration_s": duration_s,
+        "sent": acc["sent"], "stored": acc["stored"], "lost": acc["lost"], "duplicated": acc["duplicated"],
+        "reordered": acc["reordered"], "rejected": acc["rejected"], "dropped": acc["dropped"],
+        "ingestor_stored": final["stored"] if all("stored" in h.final for h in handles) else None,
+        "logs_per_sec": logs_per_sec, "mb_per_sec": mb_per_sec,
+        "latency_p50_us": stored.latency_us["p50"], "latency_p90_us": stored.latency_us["p90"],
+        "latency_p99_us": stored.latency_us["p99"], "latency_max_us": stored.latency_us["max"],
+        "cpu_percent": sum(x["cpu_percent"] for x in busy) / len(busy) if busy else 0.0,
+        "rss_mb": max((x["rss_mb"] for x in samples), default=0.0),
+        "compression_ratio": stored.compression_ratio, "disk_bytes": stored.disk_bytes,
+        "generator_cpu_percent": _mean(busy, "generator_cpu_percent"),
+        "generator_rss_mb": max((x.get("generator_rss_mb", 0.0) for x in samples), default=0.0),
+        "matrix": str(cell.values),
+    }  # fmt: skip
+    if row["logs_per_sec"] and row["cpu_percent"]:
+        row["cpu_seconds_per_million"] = row["cpu_percent"] / 100 / row["logs_per_sec"] * 1e6
+    else:
+        row["cpu_seconds_per_million"] = 0.0
+    return row
+
+
+def _mean(samples: list[dict[str, Any]], key: str) -> float:
+    values = [x[key] for x in samples if key in x]
+    return sum(values) / len(values) if values else 0.0
 
 
 def new_run_dir(results_dir: Path, name: str) -> Path:

@@ -15,32 +15,28 @@ import asyncio
 import contextlib
 import json
 import random
-import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from workbench.errors import ComponentFailed, WorkbenchError
-from workbench.ingestor.config import IngestorConfig
+from pydantic import BaseModel, ValidationError
+
+from workbench.collector.config import CollectorConfig
+from workbench.errors import ComponentFailed, ConfigError, WorkbenchError
+from workbench.generator.config import GeneratorConfig, parse_burst
+from workbench.registry.config import RegistryConfig
 from workbench.scenario import results
-from workbench.scenario.accounting import Stored, account, combine
-from workbench.scenario.external import (
-    count_lines,
-    loggen_files,
-    loggen_sent,
-    merge_stored,
-    read_external,
-    read_loggen,
-    run_loggen,
-    start_external,
-    stop_external_proc,
-)
-from workbench.scenario.model import Cell, CollectorGroup, GeneratorGroup, Scenario, expand
+from workbench.scenario.accounting import account
+from workbench.scenario.external import loggen_files, loggen_sent, merge_stored, read_loggen, run_loggen
+from workbench.scenario.model import Cell, CollectorGroup, GeneratorGroup, Scenario, expand, placement_of
 from workbench.scenario.model import Placement as PlacementSettings
 from workbench.scenario.placement import IngestorHandle, Placement, make_placement
 from workbench.scenario.progress import Progress
-from workbench.scenario.sampling import Probe, ProcessUsage
+from workbench.scenario.sampling import Probe
+from workbench.scenario.targets import ca_bundle, start_targets
+
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass
@@ -50,69 +46,78 @@ class CellResult:
     clients: list[dict[str, Any]] = field(default_factory=list)
 
 
-def generator_args(group: GeneratorGroup, ings: list[IngestorHandle], scenario: Scenario, seed: int, prefix: str,
-                   ca_path: str | None = None) -> list[str]:  # fmt: skip
-    """The ``generate`` flags of a group; with several ingestors its clients spread over them
-    (``--targets``, client n to ingestor n mod k), trusting ``ca_path`` (every ingestor's cert)."""
-    args = ["--format", group.format, "--batch", str(group.batch), "--clients", str(group.clients),
-            "--seed", str(seed), "--client-prefix", prefix, "--address", ings[0].address]  # fmt: skip
-    if group.protocol == "udp":
-        if any(ing.udp_port is None for ing in ings):
-            raise ComponentFailed("a UDP generator group needs the ingestor's UDP port")
-        args += ["--udp", "--udp-port", str(ings[0].udp_port)]
-        ports = [ing.udp_port for ing in ings]
+def _validated(model: type[M], what: str, **fields: Any) -> M:
+    """A component's config from the scenario; a setting it refuses is the cell's error, with its reason."""
+    try:
+        return model(**fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(map(str, first["loc"]))
+        msg = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{what}: {where + ': ' if where else ''}{msg}") from None
+
+
+def generator_config(group: GeneratorGroup, handles: list[IngestorHandle], scenario: Scenario, seed: int,
+                     prefix: str, ca_path: str | None = None, header: bool = True) -> GeneratorConfig:  # fmt: skip
+    """The generator of a group; with several receivers its clients spread over them (``targets``,
+    client n to receiver n mod k), trusting ``ca_path`` (every receiver's cert)."""
+    first = handles[0]
+    udp = group.protocol == "udp"
+    if udp and any(h.udp_port is None for h in handles):
+        raise ComponentFailed("a UDP generator group needs the ingestor's UDP port")
+    fields: dict[str, Any] = {
+        "address": first.address, "transport": "udp" if udp else "tcp", "format": group.format,
+        "batch_size": group.batch, "clients": group.clients, "processes": group.processes, "seed": seed,
+        "client_prefix": prefix, "interval_ms": group.interval_ms, "rate_per_second": group.rate, "ack": group.ack,
+        "header": header, "stats_interval_seconds": 0.0,
+    }  # fmt: skip
+    if udp:
+        fields["udp_port"] = first.udp_port
     else:
-        args += ["--tcp-port", str(ings[0].tcp_port)]
-        ports = [ing.tcp_port for ing in ings]
-        if ings[0].cert_path:
-            args += ["--ca", ca_path or ings[0].cert_path]
-        else:
-            args.append("--no-tls")
-    if len(ings) > 1:
-        args += [
-            "--targets",
-            ",".join(f"{_host_port(ing.address)}:{port}" for ing, port in zip(ings, ports, strict=True)),
-        ]
-    if group.rate is not None:
-        args += ["--rate", str(group.rate)]
-    else:
-        args += ["--interval", str(group.interval_ms)]
+        fields.update(tcp_port=first.tcp_port, tls=bool(first.cert_path),
+                      ca_file=(ca_path or first.cert_path) if first.cert_path else None)  # fmt: skip
+    if len(handles) > 1:
+        fields["targets"] = tuple((h.address, int((h.udp_port if udp else h.tcp_port) or 0)) for h in handles)
     if group.count is not None:
-        args += ["--count", str(group.count * group.clients)]
+        fields["count"] = group.count * group.clients
     else:
-        args += ["--duration", f"{scenario.warmup + scenario.duration}s"]
+        fields["duration_seconds"] = scenario.warmup + scenario.duration
     if group.burst:
-        args += ["--burst", group.burst]
-    if group.ack:
-        args.append("--ack")
-    if group.processes > 1:
-        args += ["--processes", str(group.processes)]
+        fields["burst"] = parse_burst(group.burst)
     if group.level_mix:
-        args += ["--level-mix", ",".join(f"{k}={v}" for k, v in group.level_mix.items())]
-    return args
+        fields["level_mix"] = group.level_mix
+    return _validated(GeneratorConfig, f"generator group {group.name}", **fields)
 
 
-def _host_port(address: str) -> str:
-    return f"[{address}]" if ":" in address else address
-
-
-def collector_file_args(
-    group: CollectorGroup, scenario: Scenario, seed: int, prefix: str, path: Path
-) -> list[str]:
+def file_generator_config(group: CollectorGroup, scenario: Scenario, seed: int, prefix: str,
+                          path: Path) -> GeneratorConfig:  # fmt: skip
     """A generator writing one file for a collector group (one client, so one client_id per file)."""
-    args = ["--output", str(path), "--file-format", group.file_format, "--batch", str(group.batch),
-            "--rate", str(group.rate), "--seed", str(seed), "--client-prefix", prefix]  # fmt: skip
+    fields: dict[str, Any] = {
+        "transport": "file", "output_file": path, "file_format": group.file_format, "batch_size": group.batch,
+        "rate_per_second": group.rate, "seed": seed, "client_prefix": prefix, "stats_interval_seconds": 0.0,
+    }  # fmt: skip
     if group.count is not None:
-        args += ["--count", str(group.count)]
+        fields["count"] = group.count
     else:
-        args += ["--duration", f"{scenario.warmup + scenario.duration}s"]
-    return args
+        fields["duration_seconds"] = scenario.warmup + scenario.duration
+    return _validated(GeneratorConfig, f"collector group {group.name}", **fields)
 
 
-def collector_args(group: CollectorGroup, ing: IngestorHandle, pattern: str, state_dir: Path) -> list[str]:
-    args = ["--input", pattern, "--forward", f"{_host_port(ing.address)}:{ing.tcp_port}", "--forward-format", group.forward_format,
-            "--state-dir", str(state_dir), "--read-from", "beginning", "--http-port", "0", "--quiet"]  # fmt: skip
-    return args + (["--ca", ing.cert_path] if ing.cert_path else ["--no-tls"])
+def collector_config(
+    group: CollectorGroup, handle: IngestorHandle, pattern: str, state_dir: Path
+) -> CollectorConfig:
+    """The collector of a group: tails ``pattern`` from the beginning, forwards in ack mode."""
+    return _validated(
+        CollectorConfig, f"collector group {group.name}", inputs=(pattern,), output_type="forward",
+        forward_host=handle.address, forward_port=handle.tcp_port, forward_format=group.forward_format,
+        forward_tls=bool(handle.cert_path), forward_ca=handle.cert_path, state_dir=state_dir,
+        read_from="beginning", http_port=0, stats_interval_seconds=None,
+    )  # fmt: skip
+
+
+def _write_config(path: Path, config: dict[str, Any]) -> None:
+    """What a component reported it runs with, next to what it did."""
+    path.write_text(json.dumps(config, indent=2) + "\n")
 
 
 async def _settle(sampler: Sampler, quiet_seconds: float = 2.0, limit_seconds: float = 60.0) -> None:
@@ -175,94 +180,17 @@ class Sampler:
             self._add(round(time.monotonic() - self._t0, 3), rows, others)
 
 
-class ExternalSampler(Sampler):
-    """A third-party receiver has no /metrics.json: count its output lines and sample its process."""
-
-    def __init__(self, ing: Any, cell: Cell, progress: Progress, components: Any) -> None:
-        super().__init__([ing], cell, progress, probe=None)  # type: ignore[arg-type]
-        self.components = components
-        self.processes = ProcessUsage()
-
-    async def run(self) -> None:
-        ing = self.ings[0]
-        self.processes.usage(ing.pids)
-        while True:
-            await asyncio.sleep(1.0)
-            cpu, rss, fds = self.processes.usage(ing.pids)
-            others = self.processes.by_role(self.components())
-            total = await asyncio.get_running_loop().run_in_executor(
-                None, count_lines, ing.data_dir, ing.output
-            )
-            prev = self.ticks[-1] if self.ticks else {"t": 0.0, "logs_total": 0.0}
-            t = round(time.monotonic() - self._t0, 3)
-            rate = (total - prev["logs_total"]) / max(1e-9, t - prev["t"])
-            row = {"logs_total": float(total), "bytes_total": 0.0, "rejected_total": 0.0, "dropped_total": 0.0,
-                   "logs_per_sec": rate, "mb_per_sec": 0.0, "latency_us": 0.0, "queue_length": 0.0,
-                   "connections": 0.0, "cpu_percent": cpu, "rss_mb": rss, "open_fds": fds}  # fmt: skip
-            self._add(t, [row], others)
-
-
-def ingestor_config(scenario: Scenario, data_dir: Path, registry_url: str | None) -> IngestorConfig:
-    s = scenario
-    return IngestorConfig(
-        data_dir=data_dir, tcp_port=0, udp_port=0, http_port=0, workers=s.ingestor.workers,
-        tls=s.ingestor.tls if s.target.tls is None else s.target.tls,
-        output=s.ingestor.output, rotate_bytes=s.ingestor.rotate, compression=s.ingestor.compression,
-        compression_level=s.ingestor.compression_level, overflow=s.ingestor.overflow,
-        max_queue_logs=s.ingestor.max_queue_logs, stats_line=False,
-        registry_url=registry_url if s.ingestor.use_registry else None,
-    )  # fmt: skip
-
-
-async def start_ingestors(scenario: Scenario, placement: Placement, cell_dir: Path,
-                          registry_url: str | None) -> list[IngestorHandle]:  # fmt: skip
-    """``ingestor.instances`` ingestors: one keeps ``data/``, several get ``data/ingestor-<i>/``."""
-    n = scenario.ingestor.instances
-    if n == 1:
-        return [await placement.start_ingestor(ingestor_config(scenario, cell_dir / "data", registry_url))]
-    return list(
-        await asyncio.gather(*(placement.start_ingestor(
-            ingestor_config(scenario, cell_dir / "data" / f"ingestor-{i}", registry_url), f"ingestor-{i}")
-            for i in range(n)))
-    )  # fmt: skip
-
-
-def ca_bundle(ings: list[IngestorHandle], cell_dir: Path) -> str | None:
-    """One file trusting every ingestor's certificate (each self-signs its own)."""
-    certs = [ing.cert_path for ing in ings if ing.cert_path]
-    if len(certs) < 2:
-        return certs[0] if certs else None
-    bundle = cell_dir / "ingestors-ca.pem"
-    bundle.write_bytes(b"".join(Path(c).read_bytes() for c in certs))
-    return str(bundle)
-
-
 async def run_cell(cell: Cell, placement: Placement, run_dir: Path, registry_url: str | None, seed: int,
                    progress: Progress) -> CellResult:  # fmt: skip
     s = cell.scenario
     cell_dir = run_dir / "cells" / f"{cell.index:03d}-{cell.name}"
-    external = s.target.type != "ingestor"
     cell_dir.mkdir(parents=True, exist_ok=True)
-    ings: list[Any]
-    if external:
-        ings = [
-            await start_external(s.target, cell_dir, run_dir / "logs", f"target-{cell.index}-{s.target.type}")
-        ]
-        sampler: Sampler = ExternalSampler(ings[0], cell, progress, placement.component_pids)
-    else:
-        ings = await start_ingestors(s, placement, cell_dir, registry_url)
-        # where the cell's ingestors answer, for `dashboard --live RUN` while the cell runs
-        where = [
-            {"http_url": i.http_url, "tcp_port": i.tcp_port, "udp_port": i.udp_port, "host": i.host}
-            for i in ings
-        ]
-        (cell_dir / "ingestor.json").write_text(json.dumps({**where[0], "ingestors": where}) + "\n")
-        # what each ingestor reported it runs with (every setting, the ports it chose)
-        for i, handle in enumerate(ings):
-            name = "ingestor" if len(ings) == 1 else f"ingestor-{i}"
-            (cell_dir / f"{name}.config.json").write_text(json.dumps(handle.config, indent=2) + "\n")
-        sampler = Sampler(ings, cell, progress, placement.probe())
-    ca_path = ca_bundle(ings, cell_dir)
+    targets = await start_targets(
+        s, placement, cell_dir, run_dir / "logs", registry_url, f"target-{cell.index}"
+    )
+    handles = targets.handles
+    sampler = Sampler(handles, cell, progress, targets.probe())
+    ca_path = ca_bundle(handles, cell_dir)
     gen_results = []
     started = time.monotonic()
     sampling = asyncio.create_task(sampler.run())
@@ -272,31 +200,28 @@ async def run_cell(cell: Cell, placement: Placement, run_dir: Path, registry_url
             if group.tool == "loggen":  # syslog-ng's generator, on this machine, to the first receiver
                 log = run_dir / "logs" / f"loggen-{cell.index}-{gi}.log"
                 runs.append(
-                    run_loggen(group, ings[0].tcp_port, bool(ings[0].cert_path), s.warmup + s.duration, log)
+                    run_loggen(
+                        group, handles[0].tcp_port, bool(handles[0].cert_path), s.warmup + s.duration, log
+                    )
                 )
                 continue
-            args = generator_args(group, ings, s, seed + cell.index * 1000 + gi, f"c{cell.index}-{group.name}{gi}",
-                                  ca_path) + (["--no-header"] if external else [])  # fmt: skip
+            config = generator_config(group, handles, s, seed + cell.index * 1000 + gi,
+                                      f"c{cell.index}-{group.name}{gi}", ca_path, targets.header)  # fmt: skip
             runs.append(
-                placement.run_generator(
-                    args, f"generator-{cell.index}-{gi}", cell_dir / f"generator-{gi}.json"
-                )
+                _run_generator(placement, config, f"generator-{cell.index}-{gi}", cell_dir, f"generator-{gi}")
             )
         for ci, cgroup in enumerate(s.collectors):
             files_dir = cell_dir / "files" / f"{ci}-{cgroup.name}"
             files_dir.mkdir(parents=True, exist_ok=True)
-            target = ings[ci % len(ings)]
-            await placement.start_collector(
-                collector_args(
-                    cgroup, target, str(files_dir / "*.log"), cell_dir / "collector-state" / str(ci)
-                ),
-                f"collector-{cell.index}-{ci}",
-            )
+            collector = collector_config(cgroup, handles[ci % len(handles)], str(files_dir / "*.log"),
+                                         cell_dir / "collector-state" / str(ci))  # fmt: skip
+            reported = await placement.start_collector(collector, f"collector-{cell.index}-{ci}")
+            _write_config(cell_dir / f"collector-{ci}.config.json", reported)
             for fi in range(cgroup.files):
-                args = collector_file_args(cgroup, s, seed + cell.index * 1000 + 500 + ci * 50 + fi,
-                                           f"c{cell.index}-{cgroup.name}{ci}f{fi}", files_dir / f"{fi}.log")  # fmt: skip
+                config = file_generator_config(cgroup, s, seed + cell.index * 1000 + 500 + ci * 50 + fi,
+                                               f"c{cell.index}-{cgroup.name}{ci}f{fi}", files_dir / f"{fi}.log")  # fmt: skip
                 name = f"filegen-{cell.index}-{ci}-{fi}"
-                runs.append(placement.run_generator(args, name, cell_dir / f"{name}.json"))
+                runs.append(_run_generator(placement, config, name, cell_dir, name))
         gen_results = await _all_or_none(runs)
         if s.collectors:
             await _settle(sampler)
@@ -305,26 +230,16 @@ async def run_cell(cell: Cell, placement: Placement, run_dir: Path, registry_url
         sampling.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sampling
-        if not external:
-            await sampler.probe.close()
+        await sampler.probe.close()
     sent_seconds = time.monotonic() - started
-    if external:
-        ing: Any = ings[0]
-        await stop_external_proc(ing.proc)
-        loop = asyncio.get_running_loop()
-        parts: list[Stored] = [await loop.run_in_executor(None, read_external, ing.data_dir, ing.output)]
-        hosts = [socket.gethostname()]
-    else:
-        await asyncio.gather(*(placement.stop_ingestor(ing) for ing in ings))
-        parts = list(await asyncio.gather(*(placement.read_stored(ing) for ing in ings)))
-        hosts = [ing.host for ing in ings]
-    stored = combine(parts, hosts)
-    final = {k: sum(ing.final.get(k, 0.0) for ing in ings) for k in ("stored", "rejected", "dropped")}
+    await targets.stop()
+    stored = await targets.read_stored()
+    final = {k: sum(h.final.get(k, 0.0) for h in handles) for k in ("stored", "rejected", "dropped")}
     sent: dict[str, dict[str, Any]] = {}
     for r in gen_results:
         if r.summary.get("tool") == "loggen":
-            first: Any = ings[0]
-            files = loggen_files(first.data_dir, first.output if external else None)
+            assert handles[0].data_dir is not None  # loggen runs on this machine, to the first receiver
+            files = loggen_files(handles[0].data_dir, handles[0].output)
             by_loggen = await asyncio.get_running_loop().run_in_executor(None, read_loggen, files)
             sent.update(loggen_sent(r.summary["sent_total"], by_loggen))
             stored = merge_stored(stored, by_loggen)
@@ -342,38 +257,20 @@ async def run_cell(cell: Cell, placement: Placement, run_dir: Path, registry_url
         mb_per_sec = (measured[-1]["bytes_total"] - measured[0]["bytes_total"]) / span / 1e6
         if s.warmup > 0:
             logs_per_sec = (measured[-1]["logs_total"] - measured[0]["logs_total"]) / span
-    if external and gen_seconds:  # a receiver's file holds what it received, one line per message
-        mb_per_sec = stored.uncompressed_bytes / gen_seconds / 1e6
-    busy = [x for x in measured if x["logs_per_sec"] > 0] or measured
-    g0 = s.generators[0] if s.generators else GeneratorGroup(format="json")
-    row = {
-        "cell": cell.name, "cell_index": cell.index, "status": "ok", "reason": "",
-        "target": s.target.type, "tls": bool(ings[0].cert_path),
-        "generator": ",".join(sorted({g.tool for g in s.generators})) if s.generators else "",
-        "format": ",".join(sorted({g.format for g in s.generators} | {f"files-{c.file_format}" for c in s.collectors})),
-        "protocol": ",".join(sorted({g.protocol for g in s.generators} | ({"collector"} if s.collectors else set()))),
-        "batch": g0.batch, "clients": sum(g.clients for g in s.generators) + sum(c.files for c in s.collectors), "workers": s.ingestor.workers,
-        "ingestors": len(ings), "host": ",".join(sorted(set(hosts))),
-        "ack": any(g.ack for g in s.generators), "duration_s": round(sent_seconds, 3),
-        "sent": acc["sent"], "stored": acc["stored"], "lost": acc["lost"], "duplicated": acc["duplicated"],
-        "reordered": acc["reordered"], "rejected": acc["rejected"], "dropped": acc["dropped"],
-        "ingestor_stored": final["stored"] if all("stored" in ing.final for ing in ings) else None,
-        "logs_per_sec": logs_per_sec, "mb_per_sec": mb_per_sec,
-        "latency_p50_us": stored.latency_us["p50"], "latency_p90_us": stored.latency_us["p90"],
-        "latency_p99_us": stored.latency_us["p99"], "latency_max_us": stored.latency_us["max"],
-        "cpu_percent": sum(x["cpu_percent"] for x in busy) / len(busy) if busy else 0.0,
-        "rss_mb": max((x["rss_mb"] for x in samples), default=0.0),
-        "compression_ratio": stored.compression_ratio, "disk_bytes": stored.disk_bytes,
-        "generator_cpu_percent": _mean(busy, "generator_cpu_percent"),
-        "generator_rss_mb": max((x.get("generator_rss_mb", 0.0) for x in samples), default=0.0),
-        "matrix": str(cell.values),
-    }  # fmt: skip
-    if row["logs_per_sec"] and row["cpu_percent"]:
-        row["cpu_seconds_per_million"] = row["cpu_percent"] / 100 / row["logs_per_sec"] * 1e6
-    else:
-        row["cpu_seconds_per_million"] = 0.0
+    mb_per_sec = targets.mb_per_sec(mb_per_sec, stored, gen_seconds)
+    row = results.cell_row(cell, handles, acc, stored, final, samples, measured, round(sent_seconds, 3),
+                           logs_per_sec, mb_per_sec)  # fmt: skip
     clients = [{"cell": cell.name, **c} for c in acc["clients"]]
     return CellResult(row, sampler.samples, clients)
+
+
+async def _run_generator(placement: Placement, config: GeneratorConfig, name: str, cell_dir: Path,
+                         stem: str) -> Any:  # fmt: skip
+    """A generator run to its end; its summary and what it reported it ran with stored in the cell."""
+    result = await placement.run_generator(config, name)
+    (cell_dir / f"{stem}.json").write_text(json.dumps(result.summary, indent=2) + "\n")
+    _write_config(cell_dir / f"{stem}.config.json", result.config)
+    return result
 
 
 async def _all_or_none(coros: list[Any]) -> list[Any]:
@@ -386,11 +283,6 @@ async def _all_or_none(coros: list[Any]) -> list[Any]:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
-
-
-def _mean(samples: list[dict[str, Any]], key: str) -> float:
-    values = [x[key] for x in samples if key in x]
-    return sum(values) / len(values) if values else 0.0
 
 
 def _window(samples: list[dict[str, Any]], warmup: float) -> list[dict[str, Any]]:
@@ -412,14 +304,23 @@ class RunResult:
 
 def _placement_settings(scenario: Scenario, placement: str | PlacementSettings | None) -> PlacementSettings:
     """The scenario's placement, or an override: a kind (``subprocess`` runs a dask scenario locally)
-    or whole settings (e.g. ``Placement(type="dask", local_workers=2)``)."""
+    or whole settings (e.g. ``model.DaskPlacement(type="dask", local_workers=2)``)."""
     if placement is None:
         return scenario.placement
-    if isinstance(placement, PlacementSettings):
+    if not isinstance(placement, str):
         return placement
     if placement == scenario.placement.type:
         return scenario.placement
-    return PlacementSettings(type=placement)  # type: ignore[arg-type]  # pydantic checks the literal
+    return placement_of(placement)
+
+
+async def _start_registry(placement: Placement, scenario: Scenario, run_dir: Path) -> str:
+    """The run's registry; ``registry.config.json`` in the run folder says what it runs with."""
+    ready = await placement.start_registry(
+        RegistryConfig(data_dir=run_dir / "registry", port=scenario.registry.port)
+    )
+    _write_config(run_dir / "registry.config.json", ready["config"])
+    return str(ready["url"])
 
 
 async def run_async(scenario: Scenario, results_dir: Path = Path("results"),
@@ -435,7 +336,7 @@ async def run_async(scenario: Scenario, results_dir: Path = Path("results"),
     try:
         registry_url = None
         if scenario.registry.enabled:
-            registry_url = await placement.start_registry(run_dir / "registry", scenario.registry.port)
+            registry_url = await _start_registry(placement, scenario, run_dir)
         for cell in cells:
             progress.start_cell(cell.index, cell.name)
             try:
@@ -447,9 +348,7 @@ async def run_async(scenario: Scenario, results_dir: Path = Path("results"),
                     {"cell": cell.name, "cell_index": cell.index, "status": "failed", "reason": str(exc)}
                 )
                 if scenario.registry.enabled:  # the registry went down with the others
-                    registry_url = await placement.start_registry(
-                        run_dir / "registry", scenario.registry.port
-                    )
+                    registry_url = await _start_registry(placement, scenario, run_dir)
                 continue
             progress.end_cell(
                 f"{res.row['stored']:,} stored, {res.row['logs_per_sec']:,.0f} logs/s, lost {res.row['lost']}"
@@ -471,7 +370,7 @@ async def run_async(scenario: Scenario, results_dir: Path = Path("results"),
 def run_scenario(scenario: Scenario | str | Path, results_dir: str | Path = "results",
                  placement: str | PlacementSettings | None = None, quiet: bool = False) -> RunResult:  # fmt: skip
     """Run a scenario (a model or a YAML path) to the end; works inside Jupyter's running loop too.
-    ``placement`` overrides the scenario's: a kind, or ``model.Placement`` settings."""
+    ``placement`` overrides the scenario's: a kind, or settings such as ``model.DaskPlacement``."""
     from workbench.scenario.model import load_scenario
 
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)

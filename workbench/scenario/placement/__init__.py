@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 def make_placement(settings: PlacementSettings, log_dir: Path) -> Placement:
     """The placement a scenario asks for; ``log_dir`` is ``<run>/logs`` (the dask placement maps
     the run folder to ``settings.data_dir`` on every worker host)."""
-    if settings.type == "dask":
+    from workbench.scenario import model
+
+    if isinstance(settings, model.DaskPlacement):
         from workbench.scenario.placement.dask import DaskPlacement
 
         return DaskPlacement(settings, log_dir)

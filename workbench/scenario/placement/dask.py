@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,20 +31,24 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from distributed import Client, LocalCluster
+from pydantic import BaseModel
 
+from workbench.collector.config import CollectorConfig
+from workbench.generator.config import GeneratorConfig
 from workbench.ingestor.config import IngestorConfig
+from workbench.registry.config import RegistryConfig
 from workbench.scenario.accounting import Stored, from_arrow
-from workbench.scenario.model import Placement as PlacementSettings
+from workbench.scenario.model import DaskPlacement as DaskSettings
 from workbench.scenario.placement import dask_worker
 from workbench.scenario.placement.base import (
+    ROLES,
     ComponentFailed,
     GeneratorResult,
     IngestorHandle,
+    generator_run,
     handle_from_ready,
-    ingest_args,
 )
 from workbench.scenario.sampling import Probe
-from workbench.units import parse_seconds
 
 POLL_SECONDS = 0.5
 
@@ -62,7 +65,7 @@ class DaskPlacement:
 
     kind = "dask"
 
-    def __init__(self, settings: PlacementSettings, log_dir: Path) -> None:
+    def __init__(self, settings: DaskSettings, log_dir: Path) -> None:
         self.settings = settings
         self.log_dir = log_dir
         self.run_dir = log_dir.parent
@@ -196,17 +199,26 @@ class DaskPlacement:
         rel = Path(path).relative_to(self.run_dir)
         return str(Path(self.settings.data_dir) / self.run_dir.name / rel)
 
-    def _remote_args(self, args: list[str]) -> list[str]:
-        return [self.remote(a) if a.startswith(str(self.run_dir)) else a for a in args]
+    def _remote(self, value: Any) -> Any:
+        """A config (as JSON) with every path under the run folder as the worker hosts see it."""
+        if isinstance(value, dict):
+            return {k: self._remote(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._remote(v) for v in value]
+        if isinstance(value, str) and value.startswith(str(self.run_dir)):
+            return self.remote(value)
+        return value
 
-    async def _start(self, role: str, name: str, args: list[str], worker: str | None = None,
+    async def _start(self, name: str, cfg: BaseModel, worker: str | None = None,
                      tls_host: str | None = None) -> tuple[str, dict[str, Any]]:  # fmt: skip
+        """The component ``cfg`` configures, on ``worker`` (else the one ``_pick`` chooses); the CA
+        file it trusts travels with it."""
+        role = ROLES[type(cfg)]
         worker = worker or await self._pick(role)
-        ca_pem = None
-        if "--ca" in args:
-            ca_pem = Path(args[args.index("--ca") + 1]).read_bytes()
-        started = await self._call(worker, f"{role} {name}", dask_worker.start, role, name, self._remote_args(args),
-                                   self.remote(self.log_dir), self.timeout, ca_pem, tls_host)  # fmt: skip
+        config = cfg.model_dump(mode="json")
+        files = {key: Path(config[key]).read_bytes() for key in ("ca_file", "forward_ca") if config.get(key)}
+        started = await self._call(worker, f"{role} {name}", dask_worker.start, role, name, self._remote(config),
+                                   self.remote(self.log_dir), self.timeout, files, tls_host)  # fmt: skip
         self._placed[started["id"]] = _Placed(worker, role, name)
         return worker, started
 
@@ -217,21 +229,16 @@ class DaskPlacement:
     def probe(self) -> Probe:
         return DaskProbe(self)
 
-    async def start_registry(self, data_dir: Path, port: int = 0) -> str:
+    async def start_registry(self, cfg: RegistryConfig) -> dict[str, Any]:
         worker = await self._pick("registry")
-        host = _host(worker)
-        args = ["registry", "--host", host, "--port", str(port), "--data-dir", str(data_dir)]
-        _, started = await self._start("registry", "registry", args, worker)
-        return str(started["groups"][0])
+        _, started = await self._start("registry", cfg.model_copy(update={"host": _host(worker)}), worker)
+        return dict(started["ready"])
 
     async def start_ingestor(self, cfg: IngestorConfig, name: str = "ingestor") -> IngestorHandle:
         worker = await self._pick("ingestor")
         host = _host(worker)
         cfg = cfg.model_copy(update={"host": host})
-        remote = cfg.model_copy(update={"data_dir": Path(self.remote(cfg.data_dir))})  # its path on that host
-        _, started = await self._start(
-            "ingestor", name, ingest_args(remote), worker, host if cfg.tls else None
-        )
+        _, started = await self._start(name, cfg, worker, host if cfg.tls else None)
         ready = started["ready"]
         cert_path = None
         if cfg.tls:  # a local copy of the ingestor's certificate, for the generators' --ca
@@ -274,14 +281,14 @@ class DaskPlacement:
                 return worker
         raise ComponentFailed(f"no dask worker on {address} any more to count its ingestor's files")
 
-    async def run_generator(self, args: list[str], name: str, summary_path: Path) -> GeneratorResult:
+    async def run_generator(self, cfg: GeneratorConfig, name: str) -> GeneratorResult:
         worker = None
-        if "--output" in args:  # a file for a collector: on the collector's host
-            worker = self._files_worker.get(str(Path(args[args.index("--output") + 1]).parent))
-        worker, started = await self._start("generator", name, ["generate", *args], worker)
+        if cfg.output_file is not None:  # a file for a collector: on the collector's host
+            worker = self._files_worker.get(str(cfg.output_file.parent))
+        worker, started = await self._start(name, generator_run(cfg), worker)
         cid = started["id"]
-        duration = parse_seconds(args[args.index("--duration") + 1]) if "--duration" in args else None
         loop = asyncio.get_running_loop()
+        duration = cfg.duration_seconds
         deadline = loop.time() + duration + self.timeout if duration is not None else None
         done = None
         while done is None:  # bounded: the deadline, or a count-based run ending (a dead worker ends it too)
@@ -296,13 +303,13 @@ class DaskPlacement:
         self._placed.pop(cid, None)
         if done["code"] != 0 or "summary" not in done:
             raise ComponentFailed(f"generator {name} exited with code {done['code']}; {done.get('log', '')}")
-        summary_path.write_text(done["summary"])
-        return GeneratorResult(json.loads(done["summary"]), [started["pid"]])
+        return GeneratorResult(done["summary"], [started["pid"]], started["ready"]["config"])
 
-    async def start_collector(self, args: list[str], name: str) -> None:
-        worker, started = await self._start("collector", name, ["collect", *args])
-        self._files_worker[str(Path(args[args.index("--input") + 1]).parent)] = worker
+    async def start_collector(self, cfg: CollectorConfig, name: str) -> dict[str, Any]:
+        worker, started = await self._start(name, cfg)
+        self._files_worker[str(Path(cfg.inputs[0]).parent)] = worker
         self._collectors.append(started["id"])
+        return dict(started["ready"]["config"])
 
     async def stop_collectors(self) -> None:
         for cid in self._collectors:

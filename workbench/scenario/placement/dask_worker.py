@@ -35,20 +35,15 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from workbench.errors import ComponentFailed
 from workbench.scenario.accounting import read_stored, to_arrow
 from workbench.scenario.placement.base import (
-    COLLECTOR_READY_RE,
-    REGISTRY_RE,
+    EVENT_LINE_LIMIT,
     final_counts,
     ready_event,
+    role_args,
+    summary_event,
     terminate,
 )
 from workbench.scenario.sampling import ProcessUsage, metrics_fields
 
-# what each service prints when it serves: the ingestor a JSON ready event, the others a line
-READY: dict[str, Callable[[bytes], Any]] = {
-    "ingestor": ready_event,
-    "registry": REGISTRY_RE.search,
-    "collector": COLLECTOR_READY_RE.search,
-}
 PR_SET_PDEATHSIG = 1
 
 
@@ -59,10 +54,9 @@ class Component:
     name: str
     proc: asyncio.subprocess.Process
     log_path: Path
-    lines: list[bytes] = field(default_factory=list)  # stdout (small: the services print little with --quiet)
+    lines: list[bytes] = field(default_factory=list)  # stdout: its events (the services print little)
     reader: asyncio.Task[None] | None = None
     http_url: str | None = None
-    summary_path: Path | None = None
 
 
 _TABLE: dict[str, Component] = {}
@@ -103,50 +97,43 @@ async def _read(comp: Component) -> None:
         comp.lines.append(line)
 
 
-async def start(role: str, name: str, args: list[str], log_dir: str, timeout: float,
-                ca_pem: bytes | None = None, tls_host: str | None = None) -> dict[str, Any]:  # fmt: skip
-    """Start ``python -m workbench ARGS`` here; for a service, wait for its ready line.
+async def start(role: str, name: str, config: dict[str, Any], log_dir: str, timeout: float,
+                files: dict[str, bytes] | None = None, tls_host: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """Start the component of ``role`` here with its whole ``config`` (``VERB --config-json``) and
+    wait for its ``ready`` event.
 
-    ``ca_pem`` replaces the runner's ``--ca`` path with a local copy; ``tls_host``: an ingestor's
-    data dir gets a self-signed pair naming that address before the ingestor starts.
+    ``files``: config keys whose files the runner sent (a CA certificate), written here and the
+    key set to the local copy; ``tls_host``: an ingestor's data dir gets a self-signed pair
+    naming that address before the ingestor starts.
     """
     logs = Path(log_dir)
     logs.mkdir(parents=True, exist_ok=True)
-    if ca_pem is not None:
-        ca = Path(tempfile.mkdtemp(prefix="workbench-ca-")) / "ca.pem"
-        ca.write_bytes(ca_pem)
-        args = [str(ca) if prev == "--ca" else a for prev, a in zip(["", *args[:-1]], args, strict=True)]
+    config = dict(config)
+    for key, content in (files or {}).items():
+        local = Path(tempfile.mkdtemp(prefix="workbench-file-")) / Path(str(config[key])).name
+        local.write_bytes(content)
+        config[key] = str(local)
     cert = None
-    if tls_host is not None:
+    if tls_host is not None:  # an ingestor's
         from workbench.tls import ensure_self_signed
 
-        data_dir = json.loads(args[args.index("--config-json") + 1])["data_dir"]  # an ingestor's
-        cert, _key, _ = ensure_self_signed(Path(data_dir) / "tls", (tls_host,))
-    if "--output" in args:  # a generator writing a file for a collector on this host
-        Path(args[args.index("--output") + 1]).parent.mkdir(parents=True, exist_ok=True)
-    summary_path = None
-    if role == "generator":
-        summary_path = Path(tempfile.mkdtemp(prefix="workbench-gen-")) / "summary.json"
-        args = [*args, "--summary-json", str(summary_path), "--stats-interval", "0"]
+        cert, _key, _ = ensure_self_signed(Path(config["data_dir"]) / "tls", (tls_host,))
+    if config.get("output_file"):  # a generator writing a file for a collector on this host
+        Path(config["output_file"]).parent.mkdir(parents=True, exist_ok=True)
+    args = role_args(role, json.dumps(config))
     log_path = logs / f"{name}.log"
     with open(log_path, "ab") as err:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "workbench", *args, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=err, start_new_session=True, preexec_fn=_die_with_parent(),
-            env=component_environ(),
+            env=component_environ(), limit=EVENT_LINE_LIMIT,
         )  # fmt: skip
-    comp = Component(f"{name}@{proc.pid}", role, name, proc, log_path, summary_path=summary_path)
+    comp = Component(f"{name}@{proc.pid}", role, name, proc, log_path)
     _TABLE[comp.id] = comp
     out: dict[str, Any] = {"id": comp.id, "pid": proc.pid, "host": socket.gethostname()}
     if cert is not None:
         out["cert_pem"] = cert.read_text()
-    match = READY.get(role)
-    if match is not None:
-        found = await _wait_line(comp, match, timeout)
-        if role == "ingestor":
-            out["ready"] = found
-        else:
-            out["groups"] = [g.decode() for g in found.groups()]
+    out["ready"] = await _wait_line(comp, ready_event, timeout)
     comp.reader = asyncio.create_task(_read(comp))
     return out
 
@@ -194,15 +181,15 @@ async def poll(ids: list[str]) -> dict[str, dict[str, Any] | None]:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(comp.reader, 5)
         done: dict[str, Any] = {"code": comp.proc.returncode, "log": _tail(comp.log_path)}
-        if comp.summary_path is not None and comp.summary_path.is_file():
-            done["summary"] = comp.summary_path.read_text()
+        if (summary := summary_event(comp.lines)) is not None:
+            done["summary"] = summary
         out[cid] = done
         _forget(comp)
     return out
 
 
 async def stop(cid: str, timeout: float) -> dict[str, Any]:
-    """SIGTERM (SIGKILL after ``timeout``); an ingestor's final counts from its summary line."""
+    """SIGTERM (SIGKILL after ``timeout``); an ingestor's final counts from its summary event."""
     comp = _TABLE.get(cid)
     if comp is None:
         return {"code": None, "final": {}}
@@ -211,7 +198,10 @@ async def stop(cid: str, timeout: float) -> dict[str, Any]:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(comp.reader, 5)
     _forget(comp)
-    return {"code": comp.proc.returncode, "final": final_counts(comp.lines)}
+    return {
+        "code": comp.proc.returncode,
+        "final": final_counts(comp.lines) if comp.role == "ingestor" else {},
+    }
 
 
 async def stop_all(timeout: float) -> int:
@@ -225,10 +215,6 @@ async def stop_all(timeout: float) -> int:
 
 def _forget(comp: Component) -> None:
     _TABLE.pop(comp.id, None)
-    if comp.summary_path is not None:
-        with contextlib.suppress(OSError):
-            comp.summary_path.unlink(missing_ok=True)
-            comp.summary_path.parent.rmdir()
 
 
 def _kill_group(pid: int) -> None:

@@ -1,28 +1,23 @@
 """Components as objects in the runner's event loop (notebooks); the ingestor's workers may still
-be processes. Generators and collectors take the same flags as in the subprocess placement,
-parsed by their own verb's parser."""
+be processes. Each takes the same config as in the other placements; a generator of
+``processes: N`` runs as the N generators (``config.split``) the subprocess placement would start,
+here concurrently in this loop."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from workbench.collector.config import CollectorConfig
+from workbench.generator.config import GeneratorConfig, resolve, split
 from workbench.ingestor.config import IngestorConfig
+from workbench.registry.config import RegistryConfig
 from workbench.scenario.accounting import Stored, read_stored
-from workbench.scenario.placement.base import GeneratorResult, IngestorHandle
+from workbench.scenario.placement.base import GeneratorResult, IngestorHandle, generator_run
 from workbench.scenario.sampling import LocalProbe, Probe
-
-
-def verb_args(add_parser: Callable[[Any], Any], argv: list[str]) -> argparse.Namespace:
-    """``argv`` (verb first) parsed by that one verb's parser."""
-    parser = argparse.ArgumentParser(prog="python -m workbench")
-    add_parser(parser.add_subparsers(dest="verb"))
-    return parser.parse_args(argv)
 
 
 class InProcessPlacement:
@@ -42,12 +37,12 @@ class InProcessPlacement:
     def probe(self) -> Probe:
         return LocalProbe(self.component_pids)
 
-    async def start_registry(self, data_dir: Path, port: int = 0) -> str:
+    async def start_registry(self, cfg: RegistryConfig) -> dict[str, Any]:
         from workbench.registry import Registry
 
-        self._registry = Registry(data_dir=data_dir, port=port)
+        self._registry = Registry.from_config(cfg)
         await self._registry.start()
-        return str(self._registry.url)
+        return {"url": str(self._registry.url), "config": self._registry.effective_config()}
 
     async def start_ingestor(self, cfg: IngestorConfig, name: str = "ingestor") -> IngestorHandle:
         from workbench.ingestor import Ingestor
@@ -70,23 +65,27 @@ class InProcessPlacement:
         assert handle.data_dir is not None
         return await asyncio.get_running_loop().run_in_executor(None, read_stored, handle.data_dir)
 
-    async def run_generator(self, args: list[str], name: str, summary_path: Path) -> GeneratorResult:
-        from workbench.generator.cli import add_parser, config_from_args
+    async def run_generator(self, cfg: GeneratorConfig, name: str) -> GeneratorResult:
+        from workbench.generator.cli import merge_summaries
         from workbench.generator.generator import Generator
 
-        # the same flags as the subprocess placement, parsed by the generate verb itself
-        config = config_from_args(verb_args(add_parser, ["generate", *args, "--stats-interval", "0"]))
-        summary = await Generator(config).run()
-        summary.write_json(summary_path)
-        return GeneratorResult(summary.as_dict(), [os.getpid()])
+        cfg = generator_run(cfg)
+        if cfg.processes == 1:
+            gen = Generator(cfg)
+            summary = await gen.run()
+            return GeneratorResult(summary.as_dict(), [os.getpid()], gen.effective_config())
+        cfg = resolve(cfg)
+        parts = await asyncio.gather(*(Generator(part).run() for part in split(cfg)))
+        merged = merge_summaries([p.as_dict() for p in parts], int(cfg.seed or 0))
+        return GeneratorResult(merged, [os.getpid()], cfg.model_dump(mode="json"))
 
-    async def start_collector(self, args: list[str], name: str) -> None:
+    async def start_collector(self, cfg: CollectorConfig, name: str) -> dict[str, Any]:
         from workbench.collector import Collector
-        from workbench.collector.cli import add_parser, config_from_args
 
-        collector = Collector(config_from_args(verb_args(add_parser, ["collect", *args])))
+        collector = Collector(cfg)
         await collector.start()
         self._collectors.append(collector)
+        return collector.effective_config()
 
     async def stop_collectors(self) -> None:
         for c in self._collectors:

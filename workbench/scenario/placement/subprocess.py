@@ -4,32 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
 
+from pydantic import BaseModel
+
+from workbench.collector.config import CollectorConfig
+from workbench.generator.config import GeneratorConfig
 from workbench.ingestor.config import IngestorConfig
+from workbench.registry.config import RegistryConfig
 from workbench.scenario.accounting import Stored, read_stored
 from workbench.scenario.placement.base import (
-    COLLECTOR_READY_RE,
-    REGISTRY_RE,
+    EVENT_LINE_LIMIT,
     ComponentFailed,
     GeneratorResult,
     IngestorHandle,
     _collect,
     _drain,
     _role,
+    component_args,
     final_counts,
+    generator_run,
     handle_from_ready,
-    ingest_args,
     ready_event,
+    summary_event,
     terminate,
 )
 from workbench.scenario.sampling import LocalProbe, Probe
-
-T = TypeVar("T")
 
 
 class SubprocessPlacement:
@@ -50,7 +52,7 @@ class SubprocessPlacement:
         stderr = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "workbench", *args,
-            stdout=asyncio.subprocess.PIPE, stderr=stderr, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=stderr, stdin=asyncio.subprocess.DEVNULL, limit=EVENT_LINE_LIMIT,
         )  # fmt: skip
         stderr.close()
         self.procs.append(proc)
@@ -65,40 +67,40 @@ class SubprocessPlacement:
                 out.setdefault(self.roles.get(p.pid, "other"), []).append(p.pid)
         return out
 
-    async def _wait_line(self, proc: asyncio.subprocess.Process, match: Callable[[bytes], T | None], what: str,
-                         keep: list[bytes] | None = None, timeout: float = 60.0) -> T:  # fmt: skip
-        """The first line ``match`` finds something in (a regex's ``search``, ``ready_event``)."""
+    async def _start(self, name: str, cfg: BaseModel, keep: list[bytes] | None = None,
+                     timeout: float = 60.0) -> tuple[asyncio.subprocess.Process, dict[str, Any]]:  # fmt: skip
+        """The component ``cfg`` configures, started, and its ``ready`` event (its stdout lines up
+        to it into ``keep``)."""
+        proc = await self._spawn(name, component_args(cfg))
         assert proc.stdout is not None
 
-        async def scan() -> T:
+        async def scan() -> dict[str, Any]:
             assert proc.stdout is not None
             while line := await proc.stdout.readline():
                 if keep is not None:
                     keep.append(line)
-                if (m := match(line)) is not None:
-                    return m
+                if (ready := ready_event(line)) is not None:
+                    return ready
             raise ComponentFailed(
-                f"{what} exited (code {await proc.wait()}) before it was ready; see {self.log_dir}"
+                f"{name} exited (code {await proc.wait()}) before it was ready; see {self.log_dir / (name + '.log')}"
             )
 
         try:
-            return await asyncio.wait_for(scan(), timeout)
+            return proc, await asyncio.wait_for(scan(), timeout)
         except TimeoutError:
-            raise ComponentFailed(f"{what} not ready within {timeout:.0f}s; see {self.log_dir}") from None
+            raise ComponentFailed(f"{name} not ready within {timeout:.0f}s; see {self.log_dir}") from None
 
-    async def start_registry(self, data_dir: Path, port: int = 0) -> str:
-        proc = await self._spawn("registry", ["registry", "--port", str(port), "--data-dir", str(data_dir)])
-        m = await self._wait_line(proc, REGISTRY_RE.search, "registry")
+    async def start_registry(self, cfg: RegistryConfig) -> dict[str, Any]:
+        proc, ready = await self._start("registry", cfg)
         self._tasks.add(asyncio.create_task(_drain(proc)))
-        return m.group(1).decode()
+        return ready
 
     def probe(self) -> Probe:
         return LocalProbe(self.component_pids)
 
     async def start_ingestor(self, cfg: IngestorConfig, name: str = "ingestor") -> IngestorHandle:
-        proc = await self._spawn(name, ingest_args(cfg))
         out: list[bytes] = []
-        ready = await self._wait_line(proc, ready_event, name, keep=out)
+        proc, ready = await self._start(name, cfg, keep=out)
         self._ingestors[proc.pid] = (proc, out, asyncio.create_task(_collect(proc, out)))
         return handle_from_ready(ready, cfg.host, cfg.data_dir, [proc.pid])
 
@@ -116,24 +118,23 @@ class SubprocessPlacement:
         assert handle.data_dir is not None
         return await asyncio.get_running_loop().run_in_executor(None, read_stored, handle.data_dir)
 
-    async def run_generator(self, args: list[str], name: str, summary_path: Path) -> GeneratorResult:
-        proc = await self._spawn(
-            name, ["generate", *args, "--summary-json", str(summary_path), "--stats-interval", "0"]
-        )
-        drain = asyncio.create_task(_drain(proc))
+    async def run_generator(self, cfg: GeneratorConfig, name: str) -> GeneratorResult:
+        out: list[bytes] = []
+        proc, ready = await self._start(name, generator_run(cfg), keep=out)
+        await _collect(proc, out)
         code = await proc.wait()
-        await drain
-        if code != 0 or not summary_path.is_file():
+        summary = summary_event(out)
+        if code != 0 or summary is None:
             raise ComponentFailed(
                 f"generator {name} exited with code {code}; see {self.log_dir / (name + '.log')}"
             )
-        return GeneratorResult(json.loads(summary_path.read_text()), [proc.pid])
+        return GeneratorResult(summary, [proc.pid], ready["config"])
 
-    async def start_collector(self, args: list[str], name: str) -> None:
-        proc = await self._spawn(name, ["collect", *args])
-        await self._wait_line(proc, COLLECTOR_READY_RE.search, name)
+    async def start_collector(self, cfg: CollectorConfig, name: str) -> dict[str, Any]:
+        proc, ready = await self._start(name, cfg)
         self._tasks.add(asyncio.create_task(_drain(proc)))
         self._collectors.append(proc)
+        return dict(ready["config"])
 
     async def stop_collectors(self) -> None:
         await asyncio.gather(*(terminate(p, 60.0) for p in self._collectors))
