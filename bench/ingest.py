@@ -35,7 +35,7 @@ import zstandard
 from workbench import model, wire
 from workbench.codecs import get
 from workbench.ingestor import Ingestor, IngestorConfig
-from workbench.ingestor.decoding import Codecs, Rejects, SchemaSet, Session, Worker
+from workbench.ingestor.decoding import Codecs, Rejects, SchemaSet, Session, WorkerContext
 from workbench.ingestor.metrics import WorkerMetrics
 from workbench.ingestor.pipeline import Batch
 from workbench.tls import client_context, ensure_self_signed, server_context
@@ -193,7 +193,7 @@ def worker_work(fmt: str, seconds: float) -> tuple[float, float, float]:
     batches: list[Batch] = []
     metrics = WorkerMetrics()
     with tempfile.TemporaryDirectory() as tmp:
-        worker = Worker(Codecs(SchemaSet()), Rejects(Path(tmp), 0, metrics), metrics,
+        worker = WorkerContext(Codecs(SchemaSet()), Rejects(Path(tmp), 0, metrics), metrics,
                         lambda b: batches.append(b) or True, 1 << 20, 16 << 20)  # fmt: skip
 
         def work() -> bytes:

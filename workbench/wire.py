@@ -28,11 +28,11 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from workbench.codecs import BINARY_FORMATS, FORMATS
 from workbench.codecs.base import TOO_LARGE, RecordError
 from workbench.codecs.detect import detect_line
 from workbench.codecs.journald import split_export_stream
 from workbench.errors import FramingError
+from workbench.formats import BINARY_FORMATS, DEFAULT_FRAMING, FORMATS, FRAMINGS
 
 _octet_frames: Callable[[bytes, int], tuple[list[bytes], int]] | None
 _stored_octet: Callable[[bytes, int, bytes], tuple[bytes, int, int]] | None
@@ -46,9 +46,6 @@ MAGIC = b"LOGWB/1 "
 MAX_HEADER_BYTES = 512
 DEFAULT_MAX_LINE_BYTES = 1 << 20  # 1 MiB
 DEFAULT_MAX_FRAME_BYTES = 16 << 20  # 16 MiB
-FRAMINGS = ("lines", "octet", "length", "export")
-DEFAULT_FRAMING = {"json": "lines", "raw": "lines", "syslog": "octet", "journald": "export",
-                   "proto": "length", "avro": "length"}  # fmt: skip
 LENGTH = struct.Struct(">I")
 _OPTION = re.compile(r"[a-z_]+=[!-~]*")
 _OCTET_START = re.compile(rb"\d{1,10} <\d{1,3}>")

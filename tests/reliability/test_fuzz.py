@@ -37,7 +37,7 @@ from workbench import wire
 from workbench.codecs import FORMATS
 from workbench.codecs.base import ENCODING, FRAMING, INVALID, MALFORMED, TOO_LARGE, UNKNOWN_SCHEMA
 from workbench.errors import FramingError
-from workbench.ingestor.decoding import Codecs, Rejects, SchemaSet, Session, Worker, decode_datagram
+from workbench.ingestor.decoding import Codecs, Rejects, SchemaSet, Session, WorkerContext, decode_datagram
 from workbench.ingestor.metrics import WorkerMetrics
 from workbench.ingestor.pipeline import Batch
 
@@ -63,7 +63,7 @@ CUTS = st.lists(st.integers(0, 2000), max_size=6)
 HEADERS = st.sampled_from([b""] + [wire.make_header(f).encode() for f in FORMATS])
 
 
-def _worker(tmp: Path) -> tuple[Worker, list[Batch]]:
+def _worker(tmp: Path) -> tuple[WorkerContext, list[Batch]]:
     metrics = WorkerMetrics()
     batches: list[Batch] = []
 
@@ -71,7 +71,7 @@ def _worker(tmp: Path) -> tuple[Worker, list[Batch]]:
         batches.append(batch)
         return True
 
-    worker = Worker(Codecs(SchemaSet()), Rejects(tmp, 0, metrics, per_second=0), metrics, submit,
+    worker = WorkerContext(Codecs(SchemaSet()), Rejects(tmp, 0, metrics, per_second=0), metrics, submit,
                     max_line_bytes=4096, max_frame_bytes=1 << 16)  # fmt: skip
     return worker, batches
 

@@ -19,7 +19,7 @@ from workbench import wire
 from workbench.codecs.base import STORE_DIRECT
 from workbench.errors import FramingError
 from workbench.ingestor import decoding
-from workbench.ingestor.decoding import Codecs, Rejects, SchemaSet, Session, Worker
+from workbench.ingestor.decoding import Codecs, Rejects, SchemaSet, Session, WorkerContext
 from workbench.ingestor.metrics import WorkerMetrics
 from workbench.ingestor.pipeline import Batch
 
@@ -44,7 +44,7 @@ def _session(tmp: Path, direct: bool) -> tuple[Session, list[Batch], WorkerMetri
         batches.append(batch)
         return True
 
-    worker = Worker(Codecs(SchemaSet()), Rejects(tmp, 0, metrics, per_second=0), metrics, submit,
+    worker = WorkerContext(Codecs(SchemaSet()), Rejects(tmp, 0, metrics, per_second=0), metrics, submit,
                     max_line_bytes=4096, max_frame_bytes=1 << 16)  # fmt: skip
     session = Session(worker, "tls", "127.0.0.1:9", "127.0.0.1", replies.append)
     session._direct = direct  # decided again when the header is read: see _feed

@@ -29,6 +29,7 @@ from workbench.codecs.base import (
     MALFORMED,
     STORE_DIRECT,
     UNKNOWN_SCHEMA,
+    CodecBase,
     Decoded,
     RecordError,
     extras_to_attributes,
@@ -51,9 +52,13 @@ def array_schema(record_schema: Mapping[str, Any]) -> Schema:
     return fastavro.parse_schema({"type": "array", "items": dict(record_schema)})
 
 
-class AvroCodec:
+class AvroCodec(CodecBase):
     name = "avro"
     binary = True
+
+    @classmethod
+    def for_ingestor(cls, schemas: Any, default_service: str) -> AvroCodec:
+        return cls(writer_schemas=schemas.avro)
 
     def __init__(
         self,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import msgspec
 
@@ -64,6 +64,54 @@ class Codec(Protocol):
     def encode(self, entries: Sequence[Any]) -> bytes: ...
 
     def decode(self, payload: bytes) -> Decoded: ...
+
+
+class CodecBase:
+    """What a codec class offers the ingestor and the generator (``workbench.formats`` names the
+    class of each format); a codec overrides what its format does differently.
+
+    The ingestor builds one per worker with ``for_ingestor`` and calls ``decode_chunk`` for a chunk
+    of complete lines (``lines`` framing), ``decode_frame`` for one frame (``length`` or
+    ``export``), ``decode_records`` for separate records (``octet`` framing, a datagram), and
+    ``stored`` for its compiled shortcut. The generator builds one with ``for_generator`` and
+    finds a record's timestamp and seq in its text by ``pool_timestamp`` and ``pool_seq_pad``.
+    """
+
+    name: str
+    binary: bool
+    pool_timestamp = "iso"  # how a text record writes its timestamp: "iso" or "micros" (digits)
+    pool_seq_pad = b"0"  # what pads a seq to a fixed width in the generator's templates
+
+    def decode(self, payload: bytes) -> Decoded:
+        raise NotImplementedError
+
+    @classmethod
+    def for_ingestor(cls, schemas: Any, default_service: str) -> Self:
+        """The codec an ingestor worker decodes with (``schemas``: its ``SchemaSet``)."""
+        return cls()
+
+    @classmethod
+    def for_generator(cls, octet_counting: bool) -> Self:
+        """The codec the generator encodes its templates with (``octet_counting``: a syslog stream)."""
+        return cls()
+
+    def decode_chunk(self, chunk: bytes, schema_id: int | None = None) -> Decoded:
+        """Complete newline-terminated lines (``schema_id``: a registry id the header named)."""
+        return self.decode(chunk)
+
+    def decode_frame(self, payload: bytes, schema_id: int | None = None) -> Decoded:
+        """One frame: a binary batch, or a text payload's lines."""
+        if self.binary:
+            return self.decode(payload)
+        return self.decode_chunk(payload if payload.endswith(b"\n") else payload + b"\n", schema_id)
+
+    def decode_records(self, records: Sequence[bytes]) -> Decoded:
+        """Separate records (no newline between them)."""
+        return self.decode_chunk(b"".join(r.rstrip(b"\r\n") + b"\n" for r in records))
+
+    def stored(self, payload: bytes, end: bytes) -> tuple[bytes, int] | None:
+        """Stored lines written by a compiled transcoder, or None (none, or it declined): decode."""
+        return None
 
 
 def validate(

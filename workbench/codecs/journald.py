@@ -26,6 +26,7 @@ from workbench import model
 from workbench.codecs.base import (
     ENCODING,
     MALFORMED,
+    CodecBase,
     Decoded,
     RecordError,
     merge_errors,
@@ -194,9 +195,16 @@ def _export_field(name: str, value: str) -> bytes:
     return name.encode() + b"=" + data + b"\n"
 
 
-class JournaldCodec:
+class JournaldCodec(CodecBase):
     name = "journald"
     binary = False
+    pool_timestamp = "micros"  # __REALTIME_TIMESTAMP: microseconds since the epoch
+
+    def decode_chunk(self, chunk: bytes, schema_id: int | None = None) -> Decoded:
+        return self.decode_json_lines(split_lines(chunk))  # journald's JSON form, one entry per line
+
+    def decode_frame(self, payload: bytes, schema_id: int | None = None) -> Decoded:
+        return self.decode(payload)  # the export format (or its JSON form)
 
     def __init__(self, json_lines: bool = False) -> None:
         self.json_lines = json_lines
@@ -286,7 +294,8 @@ class JournaldCodec:
             ok.append((i, raw, fields))
         return self._finish(ok, errors, now)
 
-    decode_records = decode_export_entries
+    def decode_records(self, records: Sequence[bytes], now: dt.datetime | None = None) -> Decoded:
+        return self.decode_export_entries(records, now)
 
 
 CODEC = JournaldCodec()

@@ -23,10 +23,14 @@ from workbench.codecs.base import (
     INVALID,
     MALFORMED,
     STORE_DIRECT,
+    UNKNOWN_SCHEMA,
+    CodecBase,
     Decoded,
     RecordError,
     decode_text,
+    extras_to_attributes,
     split_lines,
+    validate,
 )
 
 _transcode: Callable[[bytes, bytes], tuple[bytes, int] | None] | None
@@ -51,12 +55,45 @@ def _storable(entry: Any) -> bool:
     return True
 
 
-class JsonCodec:
+class JsonCodec(CodecBase):
     name = "json"
     binary = False
+    pool_seq_pad = b" "  # JSON numbers may be padded with spaces, not zeros
 
-    def __init__(self, fast: bool = True) -> None:
+    def __init__(self, fast: bool = True, schemas: Any = None) -> None:
+        """``schemas``: the ingestor's ``SchemaSet``, for payloads of registered JSON schema ids."""
         self.fast = fast and _transcode is not None
+        self.schemas = schemas
+
+    @classmethod
+    def for_ingestor(cls, schemas: Any, default_service: str) -> JsonCodec:
+        return cls(schemas=schemas)
+
+    def decode_chunk(self, chunk: bytes, schema_id: int | None = None) -> Decoded:
+        if schema_id in (None, 0):
+            return self.decode(chunk)
+        dec = self.schemas.json_decoder(schema_id) if self.schemas is not None else None
+        if dec is None:
+            detail = f"JSON schema id {schema_id} is not known to this ingestor"
+            return Decoded(
+                errors=[RecordError(i, UNKNOWN_SCHEMA, detail, b"") for i in range(len(split_lines(chunk)))]
+            )
+        try:
+            return to_bundled(dec.decode_lines(chunk))
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return self._per_line(split_lines(chunk), dec)
+
+    def _per_line(self, lines: list[bytes], dec: Any) -> Decoded:
+        """Lines of another schema version one by one, to say which failed (after the batch did)."""
+        out = Decoded()
+        for i, line in enumerate(lines):
+            try:
+                part = to_bundled([dec.decode(line)])
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                out.errors.append(RecordError(i, INVALID, str(exc), line))
+                continue
+            out.extend(part, i)
+        return out
 
     def encode(self, entries: Sequence[Any]) -> bytes:
         return _encoder.encode_lines(entries)
@@ -99,3 +136,9 @@ class JsonCodec:
 
 
 CODEC = JsonCodec()
+
+
+def to_bundled(entries: list[Any]) -> Decoded:
+    """Entries of another schema version to the bundled LogEntry: added fields become attributes."""
+    records = extras_to_attributes(msgspec.to_builtins(entries, builtin_types=(model.dt.datetime,)))
+    return validate(records, lambda i: _encoder.encode(records[i]))

@@ -24,6 +24,8 @@ from workbench.codecs.base import (
     INVALID,
     MALFORMED,
     STORE_DIRECT,
+    UNKNOWN_SCHEMA,
+    CodecBase,
     Decoded,
     RecordError,
     merge_errors,
@@ -43,7 +45,7 @@ _LEVEL_NUMBERS: dict[str, int] = {name: log_pb2.Level.Value(name) for name in mo
 _OPTIONAL = (*model.OPTIONAL_STRINGS, "seq")
 
 
-class ProtoCodec:
+class ProtoCodec(CodecBase):
     name = "proto"
     binary = True
 
@@ -65,8 +67,20 @@ class ProtoCodec:
                     setattr(msg, f, value)
         return batch.SerializeToString()
 
-    def __init__(self, fast: bool = True) -> None:
+    def __init__(self, fast: bool = True, known_ids: set[int] | None = None) -> None:
+        """``known_ids``: registry schema ids a header may name (None: any, as the bundled schema)."""
         self.fast = fast and _transcode is not None
+        self.known_ids = known_ids
+
+    @classmethod
+    def for_ingestor(cls, schemas: Any, default_service: str) -> ProtoCodec:
+        return cls(known_ids=schemas.proto_ids)
+
+    def decode_frame(self, payload: bytes, schema_id: int | None = None) -> Decoded:
+        if schema_id not in (None, 0) and self.known_ids is not None and schema_id not in self.known_ids:
+            detail = f"protobuf schema id {schema_id} is not known to this ingestor"
+            return Decoded(errors=[RecordError(0, UNKNOWN_SCHEMA, detail, payload[:256])])
+        return self.decode(payload)
 
     def stored(self, payload: bytes, end: bytes) -> tuple[bytes, int] | None:
         """The batch's stored lines, each ending with ``end``, written and checked against the

@@ -33,6 +33,7 @@ from workbench.codecs import timeparse
 from workbench.codecs.base import (
     ENCODING,
     STORE_DIRECT,
+    CodecBase,
     Decoded,
     RecordError,
     merge_errors,
@@ -144,9 +145,13 @@ def stamp_of(line: str, now: dt.datetime) -> dt.datetime:
     return now
 
 
-class RawCodec:
+class RawCodec(CodecBase):
     name = "raw"
     binary = False
+
+    @classmethod
+    def for_ingestor(cls, schemas: Any, default_service: str) -> RawCodec:
+        return cls(default_service=default_service)
 
     def __init__(self, default_service: str = "raw", default_host: str = "", fast: bool = True) -> None:
         self.default_service = default_service

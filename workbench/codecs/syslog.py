@@ -35,6 +35,7 @@ from workbench.codecs.base import (
     ENCODING,
     MALFORMED,
     STORE_DIRECT,
+    CodecBase,
     Decoded,
     RecordError,
     merge_errors,
@@ -204,9 +205,16 @@ def parse_line(text: str, now: dt.datetime) -> dict[str, Any] | str:
     return rec
 
 
-class SyslogCodec:
+class SyslogCodec(CodecBase):
     name = "syslog"
     binary = False
+
+    @classmethod
+    def for_generator(cls, octet_counting: bool) -> SyslogCodec:
+        return cls(octet_counting=octet_counting)
+
+    def decode_chunk(self, chunk: bytes, schema_id: int | None = None) -> Decoded:
+        return self.decode_records(split_lines(chunk))
 
     def __init__(self, octet_counting: bool = True, fast: bool = True) -> None:
         self.octet_counting = octet_counting

@@ -30,12 +30,9 @@ import fastavro
 import msgspec
 import numpy as np
 
-from workbench import model
+from workbench import formats, model
 from workbench.codecs import avro as avro_codec
-from workbench.codecs import journald, proto
-from workbench.codecs.json import JsonCodec
-from workbench.codecs.raw import RawCodec
-from workbench.codecs.syslog import SyslogCodec
+from workbench.codecs import proto
 from workbench.errors import ConfigError
 from workbench.wire import LENGTH
 
@@ -187,15 +184,9 @@ class Pool:
 
     def _encoder(self, fmt: str, octets: bool) -> tuple[Callable[[Any], _Record], Layout]:
         cid = self.sentinel_cid.encode()
-        if fmt in ("json", "raw", "syslog", "journald"):
-            codec: Any = {
-                "json": JsonCodec(),
-                "raw": RawCodec(),
-                "syslog": SyslogCodec(octet_counting=octets),
-                "journald": journald.JournaldCodec(),
-            }[fmt]
-            pad = b" " if fmt == "json" else b"0"
-            ts_kind = "micros" if fmt == "journald" else "iso"
+        if not formats.SPECS[fmt].binary:  # text: the codec's own encoding, fields found in it
+            codec = formats.codec_class(fmt).for_generator(octet_counting=octets)
+            pad, ts_kind = codec.pool_seq_pad, codec.pool_timestamp
             ts_text = str(SENTINEL_US).encode() if ts_kind == "micros" else iso_bytes(SENTINEL_US)
             seq_text = str(SENTINEL_SEQ).encode()
 

@@ -21,25 +21,9 @@ from typing import Any
 
 import msgspec
 
-from workbench import model, wire
+from workbench import formats, model, wire
 from workbench.codecs import detect
-from workbench.codecs.avro import AvroCodec
-from workbench.codecs.base import (
-    INVALID,
-    MALFORMED,
-    STORE_DIRECT,
-    UNKNOWN_SCHEMA,
-    Decoded,
-    RecordError,
-    extras_to_attributes,
-    split_lines,
-    validate,
-)
-from workbench.codecs.journald import JournaldCodec
-from workbench.codecs.json import JsonCodec
-from workbench.codecs.proto import ProtoCodec
-from workbench.codecs.raw import RawCodec
-from workbench.codecs.syslog import SyslogCodec
+from workbench.codecs.base import MALFORMED, STORE_DIRECT, CodecBase, Decoded, RecordError
 from workbench.codecs.timeparse import format_iso
 from workbench.ingestor.metrics import WorkerMetrics
 from workbench.ingestor.pipeline import Batch
@@ -101,57 +85,22 @@ class SchemaSet:
         return dec
 
 
-def to_bundled(entries: list[Any]) -> Decoded:
-    """Entries of another schema version to the bundled LogEntry: added fields become attributes."""
-    records = extras_to_attributes(msgspec.to_builtins(entries, builtin_types=(model.dt.datetime,)))
-    return validate(records, lambda i: _encoder.encode(records[i]))
-
-
 class Codecs:
-    """The decoders one worker uses, configured once."""
+    """The codec of every format (``workbench.formats``), as one worker configures them, once."""
 
     def __init__(self, schemas: SchemaSet, default_service: str = "raw") -> None:
         self.schemas = schemas
-        self.json = JsonCodec()
-        self.proto = ProtoCodec()
-        self.avro = AvroCodec(writer_schemas=schemas.avro)
-        self.raw = RawCodec(default_service=default_service)
-        self.syslog = SyslogCodec()
-        self.journald = JournaldCodec()
+        self.by_format: dict[str, CodecBase] = {
+            name: formats.codec_class(name).for_ingestor(schemas, default_service) for name in formats.FORMATS
+        }
+
+    def __getitem__(self, fmt: str) -> CodecBase:
+        return self.by_format[fmt]
 
     def decode_lines_chunk(self, fmt: str, chunk: bytes, detected: bool, schema_id: int | None) -> Decoded:
-        if fmt == "json":
-            if schema_id not in (None, 0):
-                dec = self.schemas.json_decoder(schema_id)
-                if dec is None:
-                    n = len(split_lines(chunk))
-                    detail = f"JSON schema id {schema_id} is not known to this ingestor"
-                    return Decoded(errors=[RecordError(i, UNKNOWN_SCHEMA, detail, b"") for i in range(n)])
-                try:
-                    return to_bundled(dec.decode_lines(chunk))
-                except (msgspec.ValidationError, msgspec.DecodeError):
-                    return self._per_line(split_lines(chunk), dec)
-            out = self.json.decode(chunk)
-        elif fmt == "syslog":
-            out = self.syslog.decode_records(split_lines(chunk))
-        elif fmt == "journald":
-            out = self.journald.decode_json_lines(split_lines(chunk))
-        else:
-            out = self.raw.decode(chunk)
+        out = self.by_format[fmt].decode_chunk(chunk, schema_id)
         if detected and out.errors and any(e.reason == MALFORMED for e in out.errors):
             out = self._redetect(out)
-        return out
-
-    def _per_line(self, lines: list[bytes], dec: Any) -> Decoded:
-        """Lines of another schema version one by one, to say which failed (after the batch did)."""
-        out = Decoded()
-        for i, line in enumerate(lines):
-            try:
-                part = to_bundled([dec.decode(line)])
-            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                out.errors.append(RecordError(i, INVALID, str(exc), line))
-                continue
-            out.extend(part, i)
         return out
 
     def _redetect(self, out: Decoded) -> Decoded:
@@ -176,23 +125,13 @@ class Codecs:
         any record (or is not compiled): decode the payload."""
         if header.schema_id not in (None, 0):
             return None
-        stored = getattr(getattr(self, header.format, None), "stored", None)
-        return stored(payload, end) if stored is not None else None
+        return self.by_format[header.format].stored(payload, end)
 
     def decode_frame(self, header: wire.Header, payload: bytes) -> Decoded:
-        fmt = header.format
-        if fmt == "proto":
-            if header.schema_id not in (None, 0) and header.schema_id not in self.schemas.proto_ids:
-                detail = f"protobuf schema id {header.schema_id} is not known to this ingestor"
-                return Decoded(errors=[RecordError(0, UNKNOWN_SCHEMA, detail, payload[:256])])
-            return self.proto.decode(payload)
-        if fmt == "avro":
-            return self.avro.decode(payload)
-        if fmt == "journald":
-            return self.journald.decode(payload)
-        return self.decode_lines_chunk(
-            fmt, payload if payload.endswith(b"\n") else payload + b"\n", False, header.schema_id
-        )
+        return self.by_format[header.format].decode_frame(payload, header.schema_id)
+
+    def decode_records(self, fmt: str, records: list[bytes]) -> Decoded:
+        return self.by_format[fmt].decode_records(records)
 
 
 class Rejects:
@@ -256,8 +195,9 @@ class Rejects:
 
 
 @dataclass
-class Worker:
-    """What every session of one worker shares."""
+class WorkerContext:
+    """What every session of one ingestor worker process shares: its codecs, rejection counter,
+    metrics and where its batches go (``ctx`` in the sessions and listeners)."""
 
     codecs: Codecs
     rejects: Rejects
@@ -267,11 +207,11 @@ class Worker:
     max_frame_bytes: int
 
 
-def make_batch(w: Worker, decoded: Decoded, fmt: str, transport: str, peer: str, host: str, t0: float,
+def make_batch(ctx: WorkerContext, decoded: Decoded, fmt: str, transport: str, peer: str, host: str, t0: float,
                on_written: Callable[[], None] | None = None) -> Batch | None:  # fmt: skip
     """Normalise decoded entries into a batch and count its rejections."""
     if decoded.errors:
-        w.rejects.record(decoded.errors, fmt, transport, peer)
+        ctx.rejects.record(decoded.errors, fmt, transport, peer)
     entries = decoded.entries
     if not entries and on_written is None:
         return None
@@ -279,16 +219,16 @@ def make_batch(w: Worker, decoded: Decoded, fmt: str, transport: str, peer: str,
     if entries:
         lines = decoded.jsonl if decoded.jsonl is not None else normalise(entries)
         data = lines.replace(b"}\n", stored_suffix(time.time(), fmt, transport, peer))
-        w.metrics.sample(fmt, data[data.rfind(b"\n", 0, len(data) - 1) + 1 :].decode("utf-8", "replace"))
+        ctx.metrics.sample(fmt, data[data.rfind(b"\n", 0, len(data) - 1) + 1 :].decode("utf-8", "replace"))
     return Batch(data, len(entries), fmt, transport, host, time.perf_counter() - t0, on_written)
 
 
 class Session:
     """One TCP connection: header (declared or detected), framing, decoding, acks."""
 
-    def __init__(self, worker: Worker, transport: str, peer: str, host: str,
+    def __init__(self, ctx: WorkerContext, transport: str, peer: str, host: str,
                  reply: Callable[[bytes], None]) -> None:  # fmt: skip
-        self.w = worker
+        self.ctx = ctx
         self.transport = transport
         self.peer = peer
         self.host = host
@@ -312,8 +252,8 @@ class Session:
                 return
             data, self._head = self._head[wire.header_length(self._head) :], b""
             self.header = header
-            self.splitter = wire.splitter_for(header, self.w.max_line_bytes, self.w.max_frame_bytes)
-            self._direct = STORE_DIRECT and header.format != "journald"
+            self.splitter = wire.splitter_for(header, self.ctx.max_line_bytes, self.ctx.max_frame_bytes)
+            self._direct = STORE_DIRECT and formats.SPECS[header.format].transcoder
         if self._direct and isinstance(self.splitter, wire.OctetSplitter):
             # syslog's own framing: splitting, transcoding and checks in one C call per read
             lines, count, data = self.splitter.take_stored(data, self._end())
@@ -332,7 +272,7 @@ class Session:
                 return
             self.header = wire.detect_stream(self._head, eof=True)
             assert self.header is not None
-            self.splitter = wire.splitter_for(self.header, self.w.max_line_bytes, self.w.max_frame_bytes)
+            self.splitter = wire.splitter_for(self.header, self.ctx.max_line_bytes, self.ctx.max_frame_bytes)
             self._process(self.splitter.feed(self._head[wire.header_length(self._head) :]))
             self._head = b""
         self._process(self.splitter.finish())
@@ -346,18 +286,18 @@ class Session:
         splitter, header = self.splitter, self.header
         assert splitter is not None and header is not None
         if splitter.errors:
-            self.w.rejects.record(splitter.errors, header.format, self.transport, self.peer)
+            self.ctx.rejects.record(splitter.errors, header.format, self.transport, self.peer)
             splitter.errors = []
         if not payloads and stored is None:
             return
         t0 = time.perf_counter()
-        w = self.w
+        ctx = self.ctx
         fmt = header.format
         # runs of consecutive payloads, stored directly or decoded, batched in their order
         runs: list[tuple[bool, list[Any]]] = [(True, [stored])] if stored is not None else []
         end = self._end() if self._direct and payloads and header.framing != "octet" else None
         for payload in payloads:
-            got = w.codecs.stored(header, payload, end) if end is not None else None
+            got = ctx.codecs.stored(header, payload, end) if end is not None else None
             item = payload if got is None else got
             if runs and runs[-1][0] == (got is not None):
                 runs[-1][1].append(item)
@@ -367,12 +307,12 @@ class Session:
         for direct, items in runs:
             if direct:
                 data = items[0][0] if len(items) == 1 else b"".join(lines for lines, _ in items)
-                w.metrics.sample(
+                ctx.metrics.sample(
                     fmt, data[data.rfind(b"\n", 0, len(data) - 1) + 1 :].decode("utf-8", "replace")
                 )
                 batches.append(Batch(data, sum(n for _, n in items), fmt, self.transport, self.host, 0.0))
             elif batch := make_batch(
-                w, self._decode(header, items), fmt, self.transport, self.peer, self.host, t0
+                ctx, self._decode(header, items), fmt, self.transport, self.peer, self.host, t0
             ):
                 batches.append(batch)
         on_written = None
@@ -386,11 +326,11 @@ class Session:
         if batches:
             batches[-1].seconds = time.perf_counter() - t0
         for batch in batches:
-            if not w.submit(batch) and batch.on_written is not None:
+            if not ctx.submit(batch) and batch.on_written is not None:
                 batch.on_written()  # dropped under --overflow drop: counted; the sender is told it is done
 
     def _decode(self, header: wire.Header, payloads: list[bytes]) -> Decoded:
-        codecs = self.w.codecs
+        codecs = self.ctx.codecs
         if header.framing == "lines":
             decoded = Decoded()
             for chunk in payloads:
@@ -399,7 +339,7 @@ class Session:
                 )
             return decoded
         if header.framing == "octet":
-            return codecs.syslog.decode_records(payloads)
+            return codecs.decode_records(header.format, payloads)
         decoded = Decoded()
         for payload in payloads:
             decoded.extend(codecs.decode_frame(header, payload))
@@ -413,5 +353,5 @@ def decode_datagram(codecs: Codecs, data: bytes) -> tuple[str, Decoded]:
         fmt = "journald" if detect.detect_line(data.split(b"\n", 1)[0]) == "journald" else "json"
         return fmt, codecs.decode_lines_chunk(fmt, data if data.endswith(b"\n") else data + b"\n", True, None)
     if head == b"<" or detect.detect_line(data) == "syslog":
-        return "syslog", codecs.syslog.decode_records([data.rstrip(b"\r\n")])
-    return "raw", codecs.raw.decode(data)
+        return "syslog", codecs.decode_records("syslog", [data.rstrip(b"\r\n")])
+    return "raw", codecs["raw"].decode(data)

@@ -11,14 +11,21 @@ header) closes the connection with the reason counted and sampled; a bad record 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
+import ssl
 import time
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from workbench.codecs.base import FRAMING, RecordError
 from workbench.errors import FramingError
-from workbench.ingestor.decoding import Session, Worker
+from workbench.ingestor import dispatch
+from workbench.ingestor.decoding import Session, WorkerContext
 from workbench.ingestor.pipeline import FlowControl
+
+if TYPE_CHECKING:
+    from workbench.ingestor.listeners import ListenerContext
 
 log = logging.getLogger("workbench.ingestor")
 
@@ -42,7 +49,7 @@ class ServerState:
         for c in idle:
             log.warning("closing idle connection from %s (no complete record for %.0fs)",
                         c.peer, now - c.last_progress)  # fmt: skip
-            c.w.metrics.add("connections_idle_closed")
+            c.ctx.metrics.add("connections_idle_closed")
             c.close()
         return len(idle)
 
@@ -53,8 +60,8 @@ def _pending_bytes(session: Session) -> int:
 
 
 class IngestProtocol(asyncio.Protocol):
-    def __init__(self, worker: Worker, state: ServerState, flow: FlowControl, tls: bool) -> None:
-        self.w = worker
+    def __init__(self, ctx: WorkerContext, state: ServerState, flow: FlowControl, tls: bool) -> None:
+        self.ctx = ctx
         self.state = state
         self.flow = flow
         self.kind = "tls" if tls else "tcp"
@@ -71,18 +78,18 @@ class IngestProtocol(asyncio.Protocol):
         self.peer = f"{host}:{port}"
         if len(self.state.connections) >= self.state.max_connections:
             self.state.refused += 1
-            self.w.metrics.add("connections_refused")
+            self.ctx.metrics.add("connections_refused")
             log.warning("refusing connection from %s: %d connections open (max %d)", self.peer,
                         len(self.state.connections), self.state.max_connections)  # fmt: skip
             transport.abort()
             return
-        self.session = Session(self.w, self.kind, self.peer, host, self._reply)
+        self.session = Session(self.ctx, self.kind, self.peer, host, self._reply)
         self.state.connections.add(self)
         self.flow.transports.add(transport)
         if self.flow.paused:
             transport.pause_reading()
-        self.w.metrics.add("connections")
-        self.w.metrics.gauges["connections_active"] = len(self.state.connections)
+        self.ctx.metrics.add("connections")
+        self.ctx.metrics.gauges["connections_active"] = len(self.state.connections)
 
     def _reply(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -99,7 +106,7 @@ class IngestProtocol(asyncio.Protocol):
             self._broken(str(exc))
         if _pending_bytes(session) < before + len(data):  # a record (or the header) completed
             self.last_progress = time.monotonic()
-        self.w.metrics.counters["bytes"][(session.fmt, self.kind)] += len(data)
+        self.ctx.metrics.counters["bytes"][(session.fmt, self.kind)] += len(data)
 
     def eof_received(self) -> bool | None:
         if self.session is not None:
@@ -112,7 +119,7 @@ class IngestProtocol(asyncio.Protocol):
     def _broken(self, reason: str) -> None:
         fmt = self.session.fmt if self.session else "unknown"
         self.session = None  # closing a TLS transport calls eof_received: nothing more to decode
-        self.w.rejects.record([RecordError(0, FRAMING, reason, b"")], fmt, self.kind, self.peer)
+        self.ctx.rejects.record([RecordError(0, FRAMING, reason, b"")], fmt, self.kind, self.peer)
         log.warning("closing connection from %s: %s", self.peer, reason)
         self.close()
 
@@ -124,4 +131,91 @@ class IngestProtocol(asyncio.Protocol):
         self.state.connections.discard(self)
         if self.transport is not None:
             self.flow.transports.discard(self.transport)
-        self.w.metrics.gauges["connections_active"] = len(self.state.connections)
+        self.ctx.metrics.gauges["connections_active"] = len(self.state.connections)
+
+
+class TcpListener:
+    """The universal port: TLS (or plain TCP) connections of every format.
+
+    With a ``handoff`` socket the parent accepts and passes each connection over (see
+    ``dispatch``); without one the worker listens on the port itself (``workers=0``)."""
+
+    kind = "tcp"
+
+    def __init__(self, shared: ListenerContext) -> None:
+        self.shared = shared
+        cfg = shared.config
+        self.state = ServerState(cfg.max_connections, cfg.idle_timeout_seconds)
+        self.handoff = shared.handoff
+        self.port = shared.ports["tcp"]
+        tls = shared.ssl_context is not None
+        flow = shared.pipeline.flow
+        self._protocol = lambda: IngestProtocol(shared.ctx, self.state, flow, tls)
+        self._servers: list[asyncio.AbstractServer] = []
+        self._connecting: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.handoff is not None:
+            self.handoff.setblocking(False)
+            loop.add_reader(self.handoff.fileno(), self._take_connections)
+            return
+        tls = self.shared.ssl_context is not None
+        server = await loop.create_server(
+            self._protocol, self.shared.config.host, self.port, ssl=self.shared.ssl_context, reuse_port=True,
+            backlog=1024, ssl_handshake_timeout=10.0 if tls else None,
+        )  # fmt: skip
+        self._servers.append(server)
+
+    def _take_connections(self) -> None:
+        assert self.handoff is not None
+        socks = dispatch.receive(self.handoff)
+        if socks is None:  # the parent closed the channel: it is stopping (or gone)
+            self._close_handoff()
+            return
+        for sock in socks:
+            task = asyncio.create_task(self._serve(sock))
+            self._connecting.add(task)
+            task.add_done_callback(self._connecting.discard)
+
+    async def _serve(self, sock: socket.socket) -> None:
+        ssl_context = self.shared.ssl_context
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(
+                self._protocol, sock, ssl=ssl_context, ssl_handshake_timeout=10.0 if ssl_context is not None else None,
+            )  # fmt: skip
+        except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as exc:
+            log.info("connection not established: %s", exc)  # e.g. a plain client on the TLS port
+            self.shared.metrics.add("connections_failed")
+            sock.close()
+
+    def _close_handoff(self) -> None:
+        if self.handoff is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(self.handoff.fileno())
+            self.handoff.close()
+            self.handoff = None
+
+    def stop_accepting(self) -> None:
+        self._close_handoff()
+        for server in self._servers:
+            server.close()
+
+    def busy(self) -> bool:
+        return bool(self.state.connections)
+
+    async def close(self) -> None:
+        for conn in list(self.state.connections):
+            session, conn.session = conn.session, None  # decoded once here, not again on close
+            if session is not None:
+                with contextlib.suppress(Exception):
+                    session.eof()
+            conn.close()
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 2.0)
+        self._servers.clear()
+
+    def housekeeping(self) -> None:
+        pipeline = self.shared.pipeline
+        self.state.sweep_idle(paused=pipeline.flow.paused)

@@ -9,22 +9,28 @@ receive-buffer drops are read from ``/proc/net/udp`` (``udp_receive_buffer``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.codecs.base import Decoded
-from workbench.ingestor.decoding import Worker, decode_datagram, make_batch
+from workbench.ingestor.decoding import WorkerContext, decode_datagram, make_batch
+
+if TYPE_CHECKING:
+    from workbench.ingestor.listeners import ListenerContext
+
+UDP_RCVBUF_BYTES = 8 << 20
 
 
 class UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, worker: Worker, loop: asyncio.AbstractEventLoop,
+    def __init__(self, ctx: WorkerContext, loop: asyncio.AbstractEventLoop,
                  queue_full: Callable[[], bool] | None = None) -> None:  # fmt: skip
-        self.w = worker
+        self.ctx = ctx
         self.loop = loop
         self.queue_full = queue_full
         self.pending: list[tuple[bytes, Any]] = []
@@ -45,20 +51,20 @@ class UdpProtocol(asyncio.DatagramProtocol):
         pending, self.pending = self.pending, []
         t0 = time.perf_counter()
         groups: dict[tuple[str, str], Decoded] = defaultdict(Decoded)
-        counters = self.w.metrics.counters["bytes"]
+        counters = self.ctx.metrics.counters["bytes"]
         for data, addr in pending:
-            fmt, decoded = decode_datagram(self.w.codecs, data)
+            fmt, decoded = decode_datagram(self.ctx.codecs, data)
             peer = f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) else str(addr)
             counters[(fmt, "udp")] += len(data)
             groups[(fmt, peer)].extend(decoded)
         for (fmt, peer), decoded in groups.items():
-            batch = make_batch(self.w, decoded, fmt, "udp", peer, peer.rsplit(":", 1)[0], t0)
+            batch = make_batch(self.ctx, decoded, fmt, "udp", peer, peer.rsplit(":", 1)[0], t0)
             if batch is None:
                 continue
             if self.queue_full is not None and self.queue_full():  # also under --overflow block
-                self.w.metrics.add("dropped", batch.logs, "queue_full")
+                self.ctx.metrics.add("dropped", batch.logs, "queue_full")
                 continue
-            self.w.submit(batch)
+            self.ctx.submit(batch)
 
     def error_received(self, exc: Exception) -> None:  # ICMP errors: nothing to do for a receiver
         pass
@@ -80,3 +86,63 @@ def kernel_drops(sock: socket.socket) -> int | None:
         if len(cols) >= 13 and cols[9] == str(inode):
             return int(cols[-1])
     return None
+
+
+def udp_socket(host: str, port: int) -> socket.socket:
+    """A UDP socket on the shared port (SO_REUSEPORT: every worker binds it, the kernel spreads
+    the datagrams), with a receive buffer for bursts."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if hasattr(socket, "SO_REUSEPORT"):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RCVBUF_BYTES)
+    sock.bind((host, port))
+    sock.setblocking(False)
+    return sock
+
+
+class UdpListener:
+    """Datagrams on the UDP port; the kernel's receive-buffer drops counted as ``udp_receive_buffer``."""
+
+    kind = "udp"
+
+    def __init__(self, shared: ListenerContext) -> None:
+        self.shared = shared
+        self.port = shared.ports["udp"]
+        self._sock: socket.socket | None = None
+        self._transport: asyncio.DatagramTransport | None = None
+        self._protocol: UdpProtocol | None = None
+        self._drops_base: int | None = None
+
+    async def start(self) -> None:
+        assert self.port is not None
+        loop = asyncio.get_running_loop()
+        self._sock = udp_socket(self.shared.config.host, self.port)
+        pipeline = self.shared.pipeline
+        self._transport, self._protocol = await loop.create_datagram_endpoint(
+            lambda: UdpProtocol(self.shared.ctx, loop, queue_full=pipeline.full), sock=self._sock
+        )
+        self._drops_base = kernel_drops(self._sock)
+
+    def stop_accepting(self) -> None:
+        return None  # datagrams keep arriving until close: there are no connections to drain
+
+    def busy(self) -> bool:
+        return False
+
+    async def close(self) -> None:
+        if self._protocol is not None:
+            self._protocol._flush()
+        if self._transport is not None:
+            self.housekeeping()
+            self._transport.close()
+            self._transport = None
+
+    def housekeeping(self) -> None:
+        if self._sock is None or self._drops_base is None:
+            return
+        drops = kernel_drops(self._sock)
+        if drops is not None:
+            self.shared.metrics.counters["dropped"][("udp_receive_buffer",)] = float(drops - self._drops_base)
