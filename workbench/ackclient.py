@@ -9,14 +9,29 @@ the connection (``on_lost``). A reply that is not an ack line aborts the connect
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
-from typing import Protocol, cast
+from collections.abc import Iterator
+from typing import Protocol, TypeVar, cast
 
 from workbench import wire
 from workbench.errors import FramingError
 
 log = logging.getLogger("workbench")
 HIGH_WATER_BYTES = 4 << 20
+
+
+class Sent(Protocol):
+    conn_no: int  # its number among the frames of its connection (what an ``ACK <n>`` counts)
+
+
+F = TypeVar("F", bound=Sent)
+
+
+def take_acked(unacked: collections.deque[F], n: int) -> Iterator[F]:
+    """The frames ``ACK <n>`` confirms, taken off the front of the window in order."""
+    while unacked and unacked[0].conn_no <= n:
+        yield unacked.popleft()
 
 
 class AckOwner(Protocol):

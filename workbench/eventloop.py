@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -16,6 +17,16 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS
         return None
     return uvloop.new_event_loop
+
+
+def stop_event() -> asyncio.Event:
+    """An event set by the first SIGINT or SIGTERM (handlers on the running loop): how a service
+    knows to stop cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

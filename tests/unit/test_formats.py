@@ -61,3 +61,16 @@ def test_each_listener_entry_loads_a_class_of_the_listener_shape(kind: str) -> N
     for method in ("start", "stop_accepting", "busy", "close", "housekeeping"):
         assert callable(getattr(cls, method, None)), method
     assert spec.port in IngestorConfig.model_fields
+
+
+def test_every_scenario_ingestor_setting_is_the_ingestor_setting_of_that_name() -> None:
+    """A new scenario ingestor setting is one line in IngestorSettings: the runner hands it over by
+    name (``targets.ingestor_config``), so a name IngestorConfig does not know would fail here."""
+    from workbench.scenario.model import IngestorSettings
+    from workbench.scenario.targets import RENAMED, RUNNER_SETTINGS
+
+    for name, field in IngestorSettings.model_fields.items():
+        if name in RUNNER_SETTINGS:
+            continue
+        target = IngestorConfig.model_fields[RENAMED.get(name, name)]
+        assert field.annotation == target.annotation or name == "rotate", name

@@ -364,13 +364,10 @@ class Collector:
 
 def run_until_signalled(config: CollectorConfig, ready: Any = None) -> int:
     """Run a collector in this process until SIGINT/SIGTERM; 0 after a clean stop."""
-    import signal
+    from workbench import contract, eventloop
 
     async def main() -> int:
-        loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        stop = eventloop.stop_event()
         collector = Collector(config)
         try:
             await collector.start()
@@ -393,8 +390,6 @@ def run_until_signalled(config: CollectorConfig, ready: Any = None) -> int:
         contract.emit("summary", "collector", **collector.metrics.summary(),
                       failure=None if collector.failure is None else str(collector.failure))  # fmt: skip
         return 1 if collector.failure is not None else 0
-
-    from workbench import contract, eventloop
 
     return eventloop.run(main())
 

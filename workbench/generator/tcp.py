@@ -26,7 +26,7 @@ import logging
 import ssl
 from dataclasses import dataclass
 
-from workbench.ackclient import AckClientProtocol
+from workbench.ackclient import AckClientProtocol, take_acked
 from workbench.errors import ConfigError, SendFailed
 from workbench.generator.config import GeneratorConfig
 from workbench.generator.pool import Chunk
@@ -63,12 +63,10 @@ class TcpSender:
     def on_ack(self, conn: AckClientProtocol, n: int) -> None:
         if conn is not self.conn:
             return
-        q = self.unacked
-        while q and q[0].conn_no <= n:
-            f = q.popleft()
+        for f in take_acked(self.unacked, n):
             self.stats.acked_logs += f.logs
             self.totals.acked_logs_total += f.logs
-        if len(q) < self.config.max_unacked_frames:
+        if len(self.unacked) < self.config.max_unacked_frames:
             self._window.set()
 
     def on_lost(self, conn: AckClientProtocol) -> None:

@@ -8,9 +8,7 @@ what the scenario runner passes in every placement: ``workbench.contract``). It 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import signal
 from pathlib import Path
 from typing import Any, get_args
 
@@ -115,10 +113,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("ingest: --cert and --key go together")
 
     async def main() -> None:
-        loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        stop = eventloop.stop_event()
         ingestor = Ingestor(config)
         try:
             await ingestor.start()

@@ -12,15 +12,12 @@ import enum
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, NewType
+from typing import Any
 
 import fastavro
 
 from workbench.registry.errors import InvalidSchema
 from workbench.registry.proto_parser import ProtoParseError, parse_proto, tokenize
-
-SchemaId = NewType("SchemaId", int)
-Subject = NewType("Subject", str)
 
 
 class SchemaType(enum.StrEnum):

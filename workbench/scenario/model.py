@@ -58,6 +58,11 @@ class RegistrySettings(_Model):
 
 
 class IngestorSettings(_Model):
+    """The ingestor settings a scenario may set: each is the ``IngestorConfig`` setting of the same
+    name (``rotate``: ``rotate_bytes``), handed over as it is (``targets.ingestor_config``), except
+    ``instances`` and ``use_registry``, which are the runner's. The runner sets the rest itself
+    (data dir, ports, host, the registry's URL)."""
+
     instances: int = Field(
         1,
         ge=1,

@@ -31,15 +31,20 @@ class Targets(Protocol):
     def mb_per_sec(self, measured: float, stored: Stored, seconds: float) -> float: ...
 
 
+# scenario ingestor settings that are the runner's, and the IngestorConfig names of renamed ones
+RUNNER_SETTINGS = frozenset({"instances", "use_registry"})
+RENAMED = {"rotate": "rotate_bytes"}
+
+
 def ingestor_config(scenario: Scenario, data_dir: Path, registry_url: str | None) -> IngestorConfig:
-    """An ingestor of the scenario: its settings, ports chosen by the ingestor, the registry's URL."""
+    """An ingestor of the scenario: every ``ingestor:`` setting as it is, ports chosen by the
+    ingestor, the registry's URL (when it validates against the registry)."""
     s = scenario
+    settings = {RENAMED.get(k, k): v for k, v in s.ingestor.model_dump(exclude=set(RUNNER_SETTINGS)).items()}
+    if s.target.tls is not None:
+        settings["tls"] = s.target.tls
     return IngestorConfig(
-        data_dir=data_dir, tcp_port=0, udp_port=0, http_port=0, workers=s.ingestor.workers,
-        tls=s.ingestor.tls if s.target.tls is None else s.target.tls,
-        output=s.ingestor.output, rotate_bytes=s.ingestor.rotate, compression=s.ingestor.compression,
-        compression_level=s.ingestor.compression_level, overflow=s.ingestor.overflow,
-        max_queue_logs=s.ingestor.max_queue_logs, stats_line=False,
+        **settings, data_dir=data_dir, tcp_port=0, udp_port=0, http_port=0, stats_line=False,
         registry_url=registry_url if s.ingestor.use_registry else None,
     )  # fmt: skip
 

@@ -29,7 +29,7 @@ from typing import Any
 import msgspec
 
 from workbench import wire
-from workbench.ackclient import AckClientProtocol
+from workbench.ackclient import AckClientProtocol, take_acked
 from workbench.codecs.proto import ProtoCodec
 from workbench.collector.config import CollectorConfig
 from workbench.collector.sinks.base import Positions
@@ -84,13 +84,11 @@ class ForwardSink:
     def on_ack(self, conn: AckClientProtocol, n: int) -> None:
         if conn is not self.conn:
             return
-        q = self.unacked
-        while q and q[0].conn_no <= n:
-            f = q.popleft()
+        for f in take_acked(self.unacked, n):
             self.acked_positions.update(f.positions)
             self.stats["frames_acked"] += 1
             self.stats["entries_acked"] += f.entries
-        if len(q) < self.cfg.max_unacked_frames:
+        if len(self.unacked) < self.cfg.max_unacked_frames:
             self._window.set()
 
     def on_lost(self, conn: AckClientProtocol) -> None:
