@@ -26,11 +26,7 @@ READY = re.compile(r"\[READY\] dashboard (http://\S+)")
 
 
 def _dashboard_cmd() -> list[str]:
-    from workbench.cli import VERB_MODULES
-
-    if "workbench.dashboard.cli" in VERB_MODULES:
-        return [sys.executable, "-m", "workbench", "dashboard"]
-    return [sys.executable, "-m", "workbench.dashboard.cli"]
+    return [sys.executable, "-m", "workbench", "dashboard"]
 
 
 class Dashboard:

@@ -29,9 +29,7 @@ TOTAL = 30_000
 
 
 def collect_cmd(*args: str) -> list[str]:
-    if "workbench.collector.cli" in workbench_cli.VERB_MODULES:
-        return [sys.executable, "-m", "workbench", "collect", *args]
-    return [sys.executable, "-m", "workbench.collector", *args]  # the same verb, until it is registered
+    return [sys.executable, "-m", "workbench", "collect", *args]
 
 
 def record(i: int) -> bytes:
@@ -133,13 +131,7 @@ def test_user_errors_are_one_line(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "tags file" in bad.stderr.decode()
 
 
-def test_verb_registers_with_the_workbench_cli(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    if "workbench.collector.cli" not in workbench_cli.VERB_MODULES:
-        monkeypatch.setattr(
-            workbench_cli, "VERB_MODULES", (*workbench_cli.VERB_MODULES, "workbench.collector.cli")
-        )
+def test_verb_registers_with_the_workbench_cli(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         workbench_cli.main(["collect", "--help"])
     assert exc.value.code == 0

@@ -14,15 +14,7 @@ import pytest
 
 
 def _verb() -> list[str]:
-    # the real `python -m workbench generate` once the verb is registered in cli.VERB_MODULES;
-    # until then the same argparse hook through `python -m workbench.generator`
-    code = "import sys; from workbench import cli; cli.build_parser(); sys.exit('workbench.generator.cli' not in cli.VERB_MODULES)"
-    ok = subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
-    return (
-        [sys.executable, "-m", "workbench", "generate"]
-        if ok
-        else [sys.executable, "-m", "workbench.generator"]
-    )
+    return [sys.executable, "-m", "workbench", "generate"]
 
 
 def _wait_for(proc: subprocess.Popen[str], pattern: str, timeout: float = 30) -> re.Match[str]:

@@ -9,7 +9,21 @@ notifications, polling as fallback); then ``parse`` (multi-line, detection, deco
 
 from __future__ import annotations
 
-from workbench.collector.config import CollectorConfig, TagRule
-from workbench.collector.service import Collector
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from workbench.collector.config import CollectorConfig, TagRule
+    from workbench.collector.service import Collector
+else:
+    from workbench._lazy import exports
+
+    __getattr__ = exports(
+        __name__,
+        {
+            "CollectorConfig": "workbench.collector.config",
+            "TagRule": "workbench.collector.config",
+            "Collector": "workbench.collector.service",
+        },
+    )
 
 __all__ = ["Collector", "CollectorConfig", "TagRule"]

@@ -83,15 +83,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run this verb alone (``python -m workbench.dashboard.cli``) while it is not in VERB_MODULES."""
-    from workbench.cli import build_parser
+    """The ``dashboard`` verb alone (``python -m workbench.dashboard.cli``)."""
     from workbench.cli import main as workbench_main
 
-    parser = build_parser()
-    if "dashboard" not in parser._subparsers._group_actions[0].choices:  # type: ignore[union-attr,operator]
-        import workbench.cli
-
-        workbench.cli.VERB_MODULES = (*workbench.cli.VERB_MODULES, "workbench.dashboard.cli")
     workbench_main(["dashboard", *(sys.argv[1:] if argv is None else argv)])
 
 

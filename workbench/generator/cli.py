@@ -27,7 +27,6 @@ import pydantic
 from workbench import contract, eventloop
 from workbench.errors import ConfigError
 from workbench.formats import FORMATS
-from workbench.generator.blackhole import Blackhole, BlackholeConfig
 from workbench.generator.config import (
     GeneratorConfig,
     parse_burst,
@@ -37,7 +36,6 @@ from workbench.generator.config import (
     resolve,
     split,
 )
-from workbench.generator.generator import Generator
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -156,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _generate(config: GeneratorConfig) -> int:
+    from workbench.generator.generator import Generator  # the pool (numpy, the codecs): only to send
+
     gen = Generator(config, on_stats=lambda line: print(line, file=sys.stderr, flush=True))
     seed_note = "given" if config.seed is not None else "generated"
     print(f"seed={gen.seed} ({seed_note})", file=sys.stderr, flush=True)
@@ -171,6 +171,8 @@ async def _generate(config: GeneratorConfig) -> int:
 
 
 def run_blackhole(args: argparse.Namespace) -> int:
+    from workbench.generator.blackhole import BlackholeConfig
+
     try:
         config = BlackholeConfig(
             address=args.address, tcp_port=args.tcp_port, udp_port=args.udp_port if args.udp else None,
@@ -181,7 +183,9 @@ def run_blackhole(args: argparse.Namespace) -> int:
     return eventloop.run(_blackhole(config, args.stats_interval, args.summary_json))
 
 
-async def _blackhole(config: BlackholeConfig, stats_interval: float, summary_json: Path | None) -> int:
+async def _blackhole(config: Any, stats_interval: float, summary_json: Path | None) -> int:
+    from workbench.generator.blackhole import Blackhole
+
     hole = Blackhole(config)
     await hole.start()
     done = asyncio.Event()

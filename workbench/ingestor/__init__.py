@@ -6,7 +6,20 @@
 
 from __future__ import annotations
 
-from workbench.ingestor.config import IngestorConfig
-from workbench.ingestor.service import Ingestor
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from workbench.ingestor.config import IngestorConfig
+    from workbench.ingestor.service import Ingestor
+else:
+    from workbench._lazy import exports
+
+    __getattr__ = exports(
+        __name__,
+        {
+            "IngestorConfig": "workbench.ingestor.config",
+            "Ingestor": "workbench.ingestor.service",
+        },
+    )
 
 __all__ = ["Ingestor", "IngestorConfig"]

@@ -6,15 +6,36 @@ See ``docs/registry.md``. ``Registry`` is the service (async ``start()``/``stop(
 
 from __future__ import annotations
 
-from workbench.registry.client import (
-    LogSchemas,
-    RegisteredSchema,
-    RegistryClient,
-    SyncRegistryClient,
-    load_log_schemas,
-)
-from workbench.registry.errors import RegistryError, RegistryUnavailable, SchemaNotFound, SubjectNotFound
-from workbench.registry.service import Registry
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from workbench.registry.client import (
+        LogSchemas,
+        RegisteredSchema,
+        RegistryClient,
+        SyncRegistryClient,
+        load_log_schemas,
+    )
+    from workbench.registry.errors import RegistryError, RegistryUnavailable, SchemaNotFound, SubjectNotFound
+    from workbench.registry.service import Registry
+else:
+    from workbench._lazy import exports
+
+    __getattr__ = exports(
+        __name__,
+        {
+            "LogSchemas": "workbench.registry.client",
+            "RegisteredSchema": "workbench.registry.client",
+            "RegistryClient": "workbench.registry.client",
+            "SyncRegistryClient": "workbench.registry.client",
+            "load_log_schemas": "workbench.registry.client",
+            "RegistryError": "workbench.registry.errors",
+            "RegistryUnavailable": "workbench.registry.errors",
+            "SchemaNotFound": "workbench.registry.errors",
+            "SubjectNotFound": "workbench.registry.errors",
+            "Registry": "workbench.registry.service",
+        },
+    )
 
 __all__ = [
     "LogSchemas",

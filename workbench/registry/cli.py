@@ -8,7 +8,6 @@ from typing import Any
 
 from workbench import contract, eventloop
 from workbench.registry.config import DEFAULT_PORT, RegistryConfig
-from workbench.registry.service import Registry
 
 
 def add_parser(subparsers: Any) -> None:
@@ -42,6 +41,8 @@ def _from_flags(args: argparse.Namespace) -> RegistryConfig:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from workbench.registry.service import Registry  # aiohttp and the schema parsers: only to serve
+
     registry = Registry.from_config(config_from_args(args))
     eventloop.run(registry.serve_until_signal())
     return 0
