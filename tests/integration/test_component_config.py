@@ -34,7 +34,7 @@ seed: 3
 placement: {placement}
 registry: {{enabled: false}}
 ingestor: {{workers: 0, tls: false, output: csv, rotate: 2MB, compression: gzip, compression_level: 7,
-           overflow: drop, max_queue_logs: 200000}}
+           overflow: drop, max_queue_logs: 200000, max_queue_bytes: 8MiB}}
 generators:
   - {{name: g, format: syslog, protocol: udp, clients: 2, processes: 2, batch: 20, interval_ms: 500,
      rate: 2000, count: 100, burst: "3x,1s,4s", level_mix: {{ERROR: 50, INFO: 50}}}}
@@ -44,7 +44,7 @@ collectors:
 # what each scenario setting above becomes in the ingestor's own config
 EXPECTED = {
     "workers": 0, "tls": False, "output": "csv", "rotate_bytes": 2_000_000, "compression": "gzip",
-    "compression_level": 7, "overflow": "drop", "max_queue_logs": 200_000,
+    "compression_level": 7, "overflow": "drop", "max_queue_logs": 200_000, "max_queue_bytes": 8 << 20,
 }  # fmt: skip
 # ... in the generator's (the group's count is per client: 2 clients x 100)
 GENERATOR = {
@@ -72,6 +72,11 @@ def test_the_scenario_sets_every_setting_to_a_non_default() -> None:
     defaults = IngestorConfig()
     for key, value in EXPECTED.items():
         assert getattr(defaults, key) != value, f"{key} is the default: the test would not see it lost"
+    from workbench.scenario.model import IngestorSettings
+    from workbench.scenario.targets import RENAMED, RUNNER_SETTINGS
+
+    # every scenario ingestor setting is set here (a new one must be added)
+    assert {RENAMED.get(k, k) for k in IngestorSettings.model_fields} - RUNNER_SETTINGS == set(EXPECTED)
     generator = GeneratorConfig(output_file=Path("x"))
     for key, value in {**GENERATOR, **FILE_GENERATOR}.items():
         assert generator.model_dump(mode="json")[key] != value, f"generator {key} is the default"

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from workbench import contract, eventloop
 from workbench.errors import ConfigError
 from workbench.ingestor.config import Compression, IngestorConfig, OutputFormat, Overflow
+from workbench.units import parse_bytes
 
 
 def add_parser(subparsers: Any) -> None:
@@ -55,6 +56,10 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--output", choices=get_args(OutputFormat), default="jsonl")
     p.add_argument("--overflow", choices=get_args(Overflow), default="block",
                    help="full queue: pause TCP senders (block) or drop and count (drop)")  # fmt: skip
+    p.add_argument("--max-queue", default="32MiB",
+                   help="per worker: stored bytes waiting for the writer before --overflow acts (default 32MiB)")  # fmt: skip
+    p.add_argument("--max-queue-logs", type=int, default=1_000_000,
+                   help="per worker: the same bound in logs (default 1000000)")  # fmt: skip
     p.add_argument("--max-connections", type=int, default=10_000, help="per worker")
     p.add_argument(
         "--idle-timeout",
@@ -93,6 +98,8 @@ def _from_flags(args: argparse.Namespace) -> Any:
             compression_level=args.compression_level,
             output=args.output,
             overflow=args.overflow,
+            max_queue_bytes=parse_bytes(args.max_queue),
+            max_queue_logs=args.max_queue_logs,
             max_connections=args.max_connections,
             idle_timeout_seconds=args.idle_timeout,
             max_line_bytes=args.max_line_bytes,

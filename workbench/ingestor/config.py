@@ -36,8 +36,12 @@ class IngestorConfig(BaseModel):
     compression_level: int = 3
     output: OutputFormat = "jsonl"
     overflow: Overflow = "block"
+    max_queue_bytes: int = Field(
+        32 << 20, ge=1 << 16,
+        description="per worker: stored bytes waiting for the writer; over it TCP pauses (block) or drops (drop)",
+    )  # fmt: skip
     max_queue_logs: int = Field(
-        1_000_000, ge=1, description="per worker: over it TCP pauses (block) or drops (drop)"
+        1_000_000, ge=1, description="per worker: a second bound, in logs, acting the same way"
     )
     flush_interval_seconds: float = Field(
         1.0, gt=0, description="writers hand their buffers to the OS at least this often"

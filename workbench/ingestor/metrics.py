@@ -18,6 +18,8 @@ Counters (Prometheus names; labels in braces):
 * ``ingest_logs_by_host_total{host}``: logs stored per source host
 
 Gauges: ``ingest_queue_length`` (logs waiting for the writer), ``ingest_queue_length_max``,
+``ingest_queue_bytes`` (their stored bytes, bounded by ``max_queue_bytes`` per worker),
+``ingest_queue_bytes_max``,
 ``ingest_connections_active``, ``ingest_disk_bytes`` (data dir), ``ingest_write_blocked``
 (workers whose writes fail, e.g. disk full: their reading is paused until a retry works), ``ingest_schema_source{source}``
 (1 for ``registry`` or ``bundled``), ``ingest_workers``, ``ingest_up``.
@@ -42,7 +44,16 @@ LABELS = {
     "dropped": ("reason",),
     "logs_by_host": ("host",),
 }
-GAUGES = ("queue_length", "queue_length_max", "connections_active", "disk_bytes", "workers", "write_blocked")
+GAUGES = (
+    "queue_length",
+    "queue_length_max",
+    "queue_bytes",
+    "queue_bytes_max",
+    "connections_active",
+    "disk_bytes",
+    "workers",
+    "write_blocked",
+)
 HELP = {
     "logs": "Logs stored (handed to the OS).",
     "bytes": "Bytes received on the wire.",
@@ -60,6 +71,8 @@ HELP = {
     "connections_failed": "TCP connections that failed before a byte was read (TLS handshake failed or timed out).",
     "queue_length": "Logs waiting for the writer.",
     "queue_length_max": "Highest queue length seen.",
+    "queue_bytes": "Bytes of stored lines waiting for the writer.",
+    "queue_bytes_max": "Highest queue bytes of one worker seen.",
     "connections_active": "Open TCP connections.",
     "disk_bytes": "Bytes in the data dir.",
     "workers": "Worker processes alive.",
@@ -151,7 +164,7 @@ class Aggregate:
         g: dict[str, float] = dict.fromkeys(GAUGES, 0.0)
         for snap in self.latest.values():
             for name, v in snap["gauges"].items():
-                if name == "queue_length_max":
+                if name in ("queue_length_max", "queue_bytes_max"):
                     g[name] = max(g[name], v)
                 elif name in g:
                     g[name] += v

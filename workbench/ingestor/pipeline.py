@@ -3,8 +3,9 @@
 The event loop decodes and encodes batches and ``submit``s them; the writer thread appends them
 to the segment file (``os.write`` releases the GIL), at least every ``flush_interval_seconds``,
 then counts them as stored and runs their callbacks (ack lines) back on the loop. Flow control:
-over ``max_queue_logs`` waiting logs, ``block`` pauses every TCP connection of the worker until
-the queue is half empty, ``drop`` drops the batch and counts it. A failing write (disk full) is
+over ``max_queue_bytes`` of waiting stored lines (or ``max_queue_logs`` logs), ``block`` pauses
+every TCP connection of the worker until the queue is half empty on both, ``drop`` drops the
+batch and counts it. The bound in bytes is what keeps memory bounded whatever the log size. A failing write (disk full) is
 retried with backoff (0.1 s doubling to 1 s), loudly (an error line, ``write_errors``, the
 ``write_blocked`` gauge); every TCP connection is paused meanwhile and nothing queued is dropped.
 A retry appends only what the failed write had not (``SegmentWriteError.written``), so no line is
@@ -85,11 +86,13 @@ class Pipeline:
         overflow: str = "block",
         flush_interval_seconds: float = 1.0,
         flush_bytes: int = 4 << 20,
+        max_queue_bytes: int = 32 << 20,
     ) -> None:
         self.loop = loop
         self.writer = writer
         self.metrics = metrics
         self.max_queue_logs = max_queue_logs
+        self.max_queue_bytes = max_queue_bytes
         self.overflow = overflow
         self.flush_interval = flush_interval_seconds
         self.flush_bytes = flush_bytes
@@ -106,15 +109,21 @@ class Pipeline:
         self._thread.start()
 
     def full(self) -> bool:
-        """Over ``max_queue_logs``: TCP is paused; UDP, which cannot be, drops (counted)."""
-        return self.queued_logs >= self.max_queue_logs
+        """At a bound (bytes or logs): TCP is paused; UDP, which cannot be, drops (counted)."""
+        return self.queued_bytes >= self.max_queue_bytes or self.queued_logs >= self.max_queue_logs
+
+    def _over(self, logs: int, size: int) -> bool:
+        return size > self.max_queue_bytes or logs > self.max_queue_logs
+
+    def _half_empty(self) -> bool:
+        return self.queued_logs <= self.max_queue_logs // 2 and self.queued_bytes <= self.max_queue_bytes // 2
 
     def submit(self, batch: Batch) -> bool:
         """Queue a batch (loop thread). False when it was dropped for overflow."""
         if (
             self.overflow == "drop"
             and self.queued_logs
-            and self.queued_logs + batch.logs > self.max_queue_logs
+            and self._over(self.queued_logs + batch.logs, self.queued_bytes + len(batch.data))
         ):
             self.metrics.add("dropped", batch.logs, "queue_full")
             return False
@@ -127,9 +136,12 @@ class Pipeline:
                 self._cond.notify()
         g = self.metrics.gauges
         g["queue_length"] = self.queued_logs
+        g["queue_bytes"] = self.queued_bytes
         if self.queued_logs > g["queue_length_max"]:
             g["queue_length_max"] = self.queued_logs
-        if self.queued_logs > self.max_queue_logs:
+        if self.queued_bytes > g["queue_bytes_max"]:
+            g["queue_bytes_max"] = self.queued_bytes
+        if self._over(self.queued_logs, self.queued_bytes):
             self.flow.pause()
         return True
 
@@ -192,13 +204,14 @@ class Pipeline:
             self.queued_bytes -= size
             queued = self.queued_logs
         self.metrics.gauges["queue_length"] = queued
-        if callbacks or (self.flow.paused and queued <= self.max_queue_logs // 2):
+        self.metrics.gauges["queue_bytes"] = self.queued_bytes
+        if callbacks or (self.flow.paused and self._half_empty()):
             self.loop.call_soon_threadsafe(self._after_write, callbacks)
 
     def _after_write(self, callbacks: list[Callable[[], None]]) -> None:
         for cb in callbacks:
             cb()
-        if self.flow.paused and self.queued_logs <= self.max_queue_logs // 2 and self.write_error is None:
+        if self.flow.paused and self._half_empty() and self.write_error is None:
             self.flow.resume()
 
     def _give_up(self) -> bool:

@@ -62,9 +62,8 @@ class WorkerRuntime:
             on_finished=lambda _p: self.metrics.add("compressed_files"),
         )  # fmt: skip
         writer.recover()
-        self.pipeline = Pipeline(
-            loop, writer, self.metrics, cfg.max_queue_logs, cfg.overflow, cfg.flush_interval_seconds
-        )
+        self.pipeline = Pipeline(loop, writer, self.metrics, cfg.max_queue_logs, cfg.overflow,
+                                 cfg.flush_interval_seconds, max_queue_bytes=cfg.max_queue_bytes)  # fmt: skip
         self.pipeline.start()
         ctx = WorkerContext(
             codecs=Codecs(self.schemas, cfg.default_service),

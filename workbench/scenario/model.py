@@ -76,6 +76,7 @@ class IngestorSettings(_Model):
     compression: Compression = "zstd"
     compression_level: int = 3
     overflow: Overflow = "block"
+    max_queue_bytes: Bytes = Field(32 << 20, ge=1 << 16, description="per worker, e.g. 32MiB")
     max_queue_logs: int = Field(1_000_000, ge=1)
     use_registry: bool = Field(
         True, description="validate against the registry's schemas when a registry runs"
