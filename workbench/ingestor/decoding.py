@@ -90,15 +90,21 @@ class Codecs:
 
     def __init__(self, schemas: SchemaSet, default_service: str = "raw") -> None:
         self.schemas = schemas
-        self.by_format: dict[str, CodecBase] = {
-            name: formats.codec_class(name).for_ingestor(schemas, default_service) for name in formats.FORMATS
-        }
+        self.default_service = default_service
+        # built on first use: a worker that never sees Avro or protobuf never imports fastavro or
+        # the protobuf runtime (issue 18: lean workers)
+        self.by_format: dict[str, CodecBase] = {}
 
     def __getitem__(self, fmt: str) -> CodecBase:
-        return self.by_format[fmt]
+        codec = self.by_format.get(fmt)
+        if codec is None:
+            codec = self.by_format[fmt] = formats.codec_class(fmt).for_ingestor(
+                self.schemas, self.default_service
+            )
+        return codec
 
     def decode_lines_chunk(self, fmt: str, chunk: bytes, detected: bool, schema_id: int | None) -> Decoded:
-        out = self.by_format[fmt].decode_chunk(chunk, schema_id)
+        out = self[fmt].decode_chunk(chunk, schema_id)
         if detected and out.errors and any(e.reason == MALFORMED for e in out.errors):
             out = self._redetect(out)
         return out
@@ -125,13 +131,13 @@ class Codecs:
         any record (or is not compiled): decode the payload."""
         if header.schema_id not in (None, 0):
             return None
-        return self.by_format[header.format].stored(payload, end)
+        return self[header.format].stored(payload, end)
 
     def decode_frame(self, header: wire.Header, payload: bytes) -> Decoded:
-        return self.by_format[header.format].decode_frame(payload, header.schema_id)
+        return self[header.format].decode_frame(payload, header.schema_id)
 
     def decode_records(self, fmt: str, records: list[bytes]) -> Decoded:
-        return self.by_format[fmt].decode_records(records)
+        return self[fmt].decode_records(records)
 
 
 class Rejects:
