@@ -28,7 +28,7 @@ from workbench.registry.errors import (
     SubjectModeNotFound,
     SubjectNotFound,
 )
-from workbench.registry.schema_types import SchemaType
+from workbench.registry.schema_types import SchemaType, Subject
 from workbench.registry.store import VersionRow
 from workbench.registry.subjects import RegistryService, parse_version
 
@@ -81,6 +81,15 @@ def _version_body(row: VersionRow) -> dict[str, Any]:
     if row.deleted:
         out["deleted"] = True
     return out
+
+
+def _subject(request: web.Request) -> Subject:
+    return Subject(request.match_info["subject"])
+
+
+def _maybe_subject(request: web.Request) -> Subject | None:
+    name = request.match_info.get("subject")
+    return None if name is None else Subject(name)
 
 
 def _service(request: web.Request) -> RegistryService:
@@ -148,7 +157,7 @@ async def list_subjects(request: web.Request) -> web.Response:
 async def list_versions(request: web.Request) -> web.Response:
     service = _service(request)
     rows = await service.run(
-        service.store.versions, request.match_info["subject"], include_deleted=_flag(request, "deleted")
+        service.store.versions, _subject(request), include_deleted=_flag(request, "deleted")
     )
     return reply(request, [r.version for r in rows])
 
@@ -157,10 +166,10 @@ async def register(request: web.Request) -> web.Response:
     body = await _body(request)
     if body.get("id") is not None or body.get("version") is not None:
         raise OperationNotPermitted(
-            f"Subject {request.match_info['subject']} is not in import mode: id and version cannot be given"
+            f"Subject {_subject(request)} is not in import mode: id and version cannot be given"
         )
     schema_type, schema = _schema_request(body)
-    schema_id, _ = await _service(request).register(request.match_info["subject"], schema_type, schema)
+    schema_id, _ = await _service(request).register(_subject(request), schema_type, schema)
     return reply(request, {"id": schema_id})
 
 
@@ -169,7 +178,7 @@ async def _get_row(request: web.Request) -> VersionRow:
     version = parse_version(request.match_info["version"])
     return await service.run(
         service.store.get_version,
-        request.match_info["subject"],
+        _subject(request),
         version,
         include_deleted=_flag(request, "deleted"),
     )
@@ -191,16 +200,14 @@ async def referenced_by(request: web.Request) -> web.Response:
 
 async def lookup(request: web.Request) -> web.Response:
     schema_type, schema = _schema_request(await _body(request))
-    row = await _service(request).lookup(
-        request.match_info["subject"], schema_type, schema, _flag(request, "deleted")
-    )
+    row = await _service(request).lookup(_subject(request), schema_type, schema, _flag(request, "deleted"))
     return reply(request, _version_body(row))
 
 
 async def delete_subject(request: web.Request) -> web.Response:
     service = _service(request)
     versions = await service.run(
-        service.store.delete_subject, request.match_info["subject"], permanent=_flag(request, "permanent")
+        service.store.delete_subject, _subject(request), permanent=_flag(request, "permanent")
     )
     return reply(request, versions)
 
@@ -210,7 +217,7 @@ async def delete_version(request: web.Request) -> web.Response:
     version = parse_version(request.match_info["version"])
     deleted = await service.run(
         service.store.delete_version,
-        request.match_info["subject"],
+        _subject(request),
         version,
         permanent=_flag(request, "permanent"),
     )
@@ -267,7 +274,7 @@ async def schema_types(request: web.Request) -> web.Response:
 # -- config, compatibility, mode -----------------------------------------------------------------
 async def get_config(request: web.Request) -> web.Response:
     service = _service(request)
-    subject = request.match_info.get("subject")
+    subject = _maybe_subject(request)
     if subject is None:
         return reply(request, {"compatibilityLevel": await service.run(service.store.effective_level, None)})
     level = await service.run(service.store.get_config, subject)
@@ -285,13 +292,13 @@ async def put_config(request: web.Request) -> web.Response:
     body = await _body(request)
     level = CompatibilityLevel.parse(body.get("compatibility", body.get("compatibilityLevel")))
     service = _service(request)
-    await service.run(service.store.set_config, request.match_info.get("subject"), level.value)
+    await service.run(service.store.set_config, _maybe_subject(request), level.value)
     return reply(request, {"compatibility": level.value})
 
 
 async def delete_config(request: web.Request) -> web.Response:
     service = _service(request)
-    subject = request.match_info.get("subject")
+    subject = _maybe_subject(request)
     try:
         previous = await service.run(service.store.delete_config, subject)
     except RegistryError as exc:
@@ -304,7 +311,7 @@ async def delete_config(request: web.Request) -> web.Response:
 async def compatibility(request: web.Request) -> web.Response:
     schema_type, schema = _schema_request(await _body(request))
     messages = await _service(request).check(
-        request.match_info["subject"], request.match_info.get("version"), schema_type, schema
+        _subject(request), request.match_info.get("version"), schema_type, schema
     )
     body: dict[str, Any] = {"is_compatible": not messages}
     if _flag(request, "verbose"):
@@ -313,7 +320,7 @@ async def compatibility(request: web.Request) -> web.Response:
 
 
 async def get_mode(request: web.Request) -> web.Response:
-    subject = request.match_info.get("subject")
+    subject = _maybe_subject(request)
     if subject is not None and not _flag(request, "defaultToGlobal"):
         raise SubjectModeNotFound(f"Subject '{subject}' does not have subject-level mode configured")
     return reply(request, {"mode": "READWRITE"})
@@ -329,9 +336,7 @@ async def put_mode(request: web.Request) -> web.Response:
 
 
 async def delete_mode(request: web.Request) -> web.Response:
-    raise SubjectModeNotFound(
-        f"Subject '{request.match_info['subject']}' does not have subject-level mode configured"
-    )
+    raise SubjectModeNotFound(f"Subject '{_subject(request)}' does not have subject-level mode configured")
 
 
 async def contexts(request: web.Request) -> web.Response:

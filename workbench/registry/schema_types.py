@@ -12,12 +12,17 @@ import enum
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NewType
 
 import fastavro
 
 from workbench.registry.errors import InvalidSchema
 from workbench.registry.proto_parser import ProtoParseError, parse_proto, tokenize
+
+# a subject's name and a schema's global id, kept apart from other strings and ints by the type
+# checker (as Karapace does); the store and the domain take and return these
+Subject = NewType("Subject", str)
+SchemaId = NewType("SchemaId", int)
 
 
 class SchemaType(enum.StrEnum):

@@ -29,9 +29,10 @@ from workbench.registry.errors import (
     VersionNotSoftDeleted,
     VersionSoftDeleted,
 )
+from workbench.registry.schema_types import SchemaId, Subject
 
 DB_FILE = "registry.sqlite3"
-GLOBAL = ""  # the config row of the global level; subjects are never empty strings
+GLOBAL = Subject("")  # the config row of the global level; subjects are never empty strings
 _SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS schemas (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -53,9 +54,9 @@ CREATE TABLE IF NOT EXISTS config (subject TEXT PRIMARY KEY, compatibility TEXT 
 
 @dataclass(frozen=True, slots=True)
 class VersionRow:
-    subject: str
+    subject: Subject
     version: int
-    schema_id: int
+    schema_id: SchemaId
     schema_type: str
     schema: str
     deleted: bool
@@ -101,7 +102,7 @@ class SQLiteStore:
 
     # -- reads ---------------------------------------------------------------------------------
     @staticmethod
-    def _rows(db: sqlite3.Connection, subject: str, include_deleted: bool) -> list[VersionRow]:
+    def _rows(db: sqlite3.Connection, subject: Subject, include_deleted: bool) -> list[VersionRow]:
         sql = (
             "SELECT v.subject, v.version, v.schema_id, s.schema_type, s.schema, v.deleted "
             "FROM versions v JOIN schemas s ON s.id = v.schema_id WHERE v.subject = ?"
@@ -109,22 +110,24 @@ class SQLiteStore:
         if not include_deleted:
             sql += " AND v.deleted = 0"
         rows = db.execute(sql + " ORDER BY v.version", (subject,)).fetchall()
-        return [VersionRow(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows]
+        return [VersionRow(Subject(r[0]), r[1], SchemaId(r[2]), r[3], r[4], bool(r[5])) for r in rows]
 
-    def subjects(self, *, include_deleted: bool = False, prefix: str = "") -> list[str]:
+    def subjects(self, *, include_deleted: bool = False, prefix: str = "") -> list[Subject]:
         where = "" if include_deleted else "WHERE deleted = 0"
         with self._tx() as db:
             rows = db.execute(f"SELECT DISTINCT subject FROM versions {where} ORDER BY subject").fetchall()
-        return [r[0] for r in rows if r[0].startswith(prefix)]
+        return [Subject(r[0]) for r in rows if r[0].startswith(prefix)]
 
-    def versions(self, subject: str, *, include_deleted: bool = False) -> list[VersionRow]:
+    def versions(self, subject: Subject, *, include_deleted: bool = False) -> list[VersionRow]:
         with self._tx() as db:
             rows = self._rows(db, subject, include_deleted)
         if not rows:
             raise SubjectNotFound(f"Subject '{subject}' not found.")
         return rows
 
-    def get_version(self, subject: str, version: int | None, *, include_deleted: bool = False) -> VersionRow:
+    def get_version(
+        self, subject: Subject, version: int | None, *, include_deleted: bool = False
+    ) -> VersionRow:
         """``version`` None means the latest."""
         rows = self.versions(subject, include_deleted=include_deleted)
         if version is None:
@@ -134,7 +137,7 @@ class SQLiteStore:
                 return row
         raise VersionNotFound(f"Version {version} not found.")
 
-    def lookup(self, subject: str, fingerprint: str, *, include_deleted: bool = False) -> VersionRow:
+    def lookup(self, subject: Subject, fingerprint: str, *, include_deleted: bool = False) -> VersionRow:
         with self._tx() as db:
             rows = self._rows(db, subject, include_deleted)
             found = db.execute("SELECT id FROM schemas WHERE fingerprint = ?", (fingerprint,)).fetchone()
@@ -146,7 +149,7 @@ class SQLiteStore:
         live = [r for r in matches if not r.deleted]
         return (live or matches)[-1]
 
-    def schema_by_id(self, schema_id: int) -> tuple[str, str]:
+    def schema_by_id(self, schema_id: SchemaId) -> tuple[str, str]:
         """``(schema_type, schema)`` of an id that some version (maybe soft-deleted) still uses."""
         with self._tx() as db:
             row = db.execute(
@@ -158,7 +161,7 @@ class SQLiteStore:
             raise SchemaNotFound(f"Schema {schema_id} not found")
         return row[0], row[1]
 
-    def id_versions(self, schema_id: int, *, include_deleted: bool = False) -> list[tuple[str, int]]:
+    def id_versions(self, schema_id: SchemaId, *, include_deleted: bool = False) -> list[tuple[str, int]]:
         self.schema_by_id(schema_id)
         where = "" if include_deleted else " AND deleted = 0"
         with self._tx() as db:
@@ -176,7 +179,7 @@ class SQLiteStore:
 
     # -- writes --------------------------------------------------------------------------------
     def register(
-        self, subject: str, *, schema_type: str, schema: str, fingerprint: str, check: CompatCheck
+        self, subject: Subject, *, schema_type: str, schema: str, fingerprint: str, check: CompatCheck
     ) -> tuple[int, int]:
         """``(id, version)`` of ``schema`` under ``subject``, adding a version if it is new there."""
         with self._tx(write=True) as db:
@@ -210,7 +213,7 @@ class SQLiteStore:
             )
             return schema_id, top + 1
 
-    def delete_subject(self, subject: str, *, permanent: bool = False) -> list[int]:
+    def delete_subject(self, subject: Subject, *, permanent: bool = False) -> list[int]:
         with self._tx(write=True) as db:
             rows = self._rows(db, subject, include_deleted=True)
             if not rows:
@@ -231,7 +234,7 @@ class SQLiteStore:
             db.execute("UPDATE versions SET deleted = 1 WHERE subject = ?", (subject,))
             return live
 
-    def delete_version(self, subject: str, version: int | None, *, permanent: bool = False) -> int:
+    def delete_version(self, subject: Subject, version: int | None, *, permanent: bool = False) -> int:
         """``version`` None means the latest live one."""
         with self._tx(write=True) as db:
             rows = self._rows(db, subject, include_deleted=True)
@@ -266,25 +269,25 @@ class SQLiteStore:
 
     # -- config --------------------------------------------------------------------------------
     @staticmethod
-    def _level(db: sqlite3.Connection, subject: str) -> str:
+    def _level(db: sqlite3.Connection, subject: Subject) -> str:
         for key in (subject, GLOBAL):
             row = db.execute("SELECT compatibility FROM config WHERE subject = ?", (key,)).fetchone()
             if row is not None:
                 return str(row[0])
         return "BACKWARD"
 
-    def effective_level(self, subject: str | None) -> str:
+    def effective_level(self, subject: Subject | None) -> str:
         with self._tx() as db:
             return self._level(db, subject or GLOBAL)
 
-    def get_config(self, subject: str | None) -> str | None:
+    def get_config(self, subject: Subject | None) -> str | None:
         with self._tx() as db:
             row = db.execute(
                 "SELECT compatibility FROM config WHERE subject = ?", (subject or GLOBAL,)
             ).fetchone()
         return None if row is None else str(row[0])
 
-    def set_config(self, subject: str | None, level: str) -> None:
+    def set_config(self, subject: Subject | None, level: str) -> None:
         with self._tx(write=True) as db:
             db.execute(
                 "INSERT INTO config (subject, compatibility) VALUES (?, ?) "
@@ -292,7 +295,7 @@ class SQLiteStore:
                 (subject or GLOBAL, level),
             )
 
-    def delete_config(self, subject: str | None) -> str:
+    def delete_config(self, subject: Subject | None) -> str:
         """Remove a level and return it (the global one falls back to BACKWARD)."""
         with self._tx(write=True) as db:
             key = subject or GLOBAL

@@ -17,17 +17,17 @@ from typing import TypeVar
 from workbench import schemas as bundled
 from workbench.registry.compatibility import CompatibilityLevel, check_compatibility
 from workbench.registry.errors import IncompatibleSchema, InvalidVersion, SubjectNotFound
-from workbench.registry.schema_types import ParsedSchema, SchemaType, parse_schema
+from workbench.registry.schema_types import ParsedSchema, SchemaType, Subject, parse_schema
 from workbench.registry.store import SQLiteStore, VersionRow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # (contract) the subjects seeded from the bundled schemas/ on start, when absent
-SEED_SUBJECTS: dict[str, SchemaType] = {
-    "logs-value": SchemaType.AVRO,
-    "logs-proto-value": SchemaType.PROTOBUF,
-    "logs-json-value": SchemaType.JSON,
+SEED_SUBJECTS: dict[Subject, SchemaType] = {
+    Subject("logs-value"): SchemaType.AVRO,
+    Subject("logs-proto-value"): SchemaType.PROTOBUF,
+    Subject("logs-json-value"): SchemaType.JSON,
 }
 _MAX_VERSION = 2**31 - 1
 
@@ -77,7 +77,7 @@ class RegistryService:
         self.store.close()
 
     # -- registration --------------------------------------------------------------------------
-    def register_sync(self, subject: str, parsed: ParsedSchema) -> tuple[int, int]:
+    def register_sync(self, subject: Subject, parsed: ParsedSchema) -> tuple[int, int]:
         def check(level: str, live: list[VersionRow]) -> list[str]:
             return check_compatibility(CompatibilityLevel(level), parsed, [_parse_row(r) for r in live])
 
@@ -89,18 +89,18 @@ class RegistryService:
             check=check,
         )
 
-    async def register(self, subject: str, schema_type: str | None, schema: object) -> tuple[int, int]:
+    async def register(self, subject: Subject, schema_type: str | None, schema: object) -> tuple[int, int]:
         parsed = parse_schema(schema_type, schema)
         return await self.run(self.register_sync, subject, parsed)
 
     async def lookup(
-        self, subject: str, schema_type: str | None, schema: object, deleted: bool
+        self, subject: Subject, schema_type: str | None, schema: object, deleted: bool
     ) -> VersionRow:
         parsed = parse_schema(schema_type, schema)
         return await self.run(self.store.lookup, subject, parsed.fingerprint, include_deleted=deleted)
 
     async def check(
-        self, subject: str, version: str | None, schema_type: str | None, schema: object
+        self, subject: Subject, version: str | None, schema_type: str | None, schema: object
     ) -> list[str]:
         """Compatibility messages of ``schema`` against one version, or all versions when ``version`` is None."""
         parsed = parse_schema(schema_type, schema)
@@ -130,7 +130,7 @@ class RegistryService:
                 added.append(subject)
         return added
 
-    def _live(self, subject: str) -> list[VersionRow]:
+    def _live(self, subject: Subject) -> list[VersionRow]:
         try:
             return self.store.versions(subject)
         except SubjectNotFound:
