@@ -82,7 +82,10 @@ def _assert_exact(run: Path, min_sent: int = 6000) -> pl.DataFrame:
             "{type: dask, local_workers: 1, resources: {ingester: {ingest: 1}}}",
             "placement.resources.ingester",
         ),
-        ("{type: dask, local_workers: 1, workers: 2}", "placement.workers: unknown setting"),
+        (
+            "{type: dask, local_workers: 1, workers: 2}",
+            "placement.workers: not a setting of placement type dask",
+        ),
     ],
 )
 def test_bad_placement_options_name_the_field(placement: str, message: str) -> None:
