@@ -175,16 +175,26 @@ class SegmentWriter:
         serial = 0
         while True:
             path = self.directory / segment_name(self.worker, now, serial)
+            serial += 1
             # a segment of the same second may be finished already (its JSONL gone): never reuse
-            # its name, or finishing this one would replace that file
-            if finished_name(path, self.output, self.compression).exists():
-                serial += 1
+            # its name, or finishing this one fails and leaves it JSONL for good
+            finished = finished_name(path, self.output, self.compression)
+            if finished.exists():
                 continue
             try:
-                self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
-                break
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
             except FileExistsError:
-                serial += 1
+                continue
+            # looked at again once the name is ours: the compression thread may have finished the
+            # segment of this name since the first look; it puts the finished file in place before
+            # it removes the JSONL, so once our create has succeeded that file shows here (unless
+            # the JSONL is the finished file itself: JSONL output without compression)
+            if finished != path and finished.exists():
+                os.close(fd)
+                path.unlink()
+                continue
+            self._fd = fd
+            break
         self._path, self._size = path, 0
 
     def write(self, data: bytes) -> None:
