@@ -74,6 +74,7 @@ def _assert_exact(run: Path, min_sent: int = 6000) -> pl.DataFrame:
             "{type: subprocess, local_workers: 2}",
             "placement.local_workers: not a setting of placement type subprocess",
         ),
+        ("{local_workers: 2}", "placement.local_workers: not a setting of placement type subprocess"),
         (
             "{type: dask, local_workers: 1, resources: {ingestor: {ingest: 0}}}",
             "resource ingest needs a positive",

@@ -187,6 +187,18 @@ def test_collector_group_files_are_tailed_forwarded_and_accounted(tmp_path: Path
         )
 
 
+def test_target_and_placement_without_type_are_the_defaults() -> None:
+    """``type`` may be left out: the ingestor target and the subprocess placement, with their options."""
+    sc = parse_scenario("name: t\ntarget: {tls: false}\nplacement: {}\n")
+    assert (sc.target.type, sc.target.tls, sc.placement.type) == ("ingestor", False, "subprocess")
+    cells = expand(parse_scenario("name: t\ntarget: {tls: true}\ngenerators: [{format: syslog}]\n"
+                                  "matrix:\n  target.type: [rsyslog, ingestor]\n"))  # fmt: skip
+    assert [(c.scenario.target.type, c.scenario.target.tls) for c in cells] == [
+        ("rsyslog", True),
+        ("ingestor", True),
+    ]
+
+
 def test_external_target_needs_a_syslog_load() -> None:
     with pytest.raises(ConfigError, match="rsyslog target takes syslog over tcp"):
         expand(parse_scenario("name: t\ntarget: {type: rsyslog}\ngenerators: [{format: json}]\n"))

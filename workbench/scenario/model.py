@@ -14,7 +14,7 @@ import copy
 import itertools
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -158,9 +158,20 @@ class CommandTarget(_Model):
     output: str = Field("*.log", description="glob of its output files under {data_dir}")
 
 
+def _type_defaults_to(default: str) -> BeforeValidator:
+    """A union on ``type`` whose members may leave it out: a mapping without ``type`` is ``default``'s."""
+
+    def fill(value: Any) -> Any:
+        return {"type": default, **value} if isinstance(value, dict) and "type" not in value else value
+
+    return BeforeValidator(fill)
+
+
 # What receives the load: our ingestor, or a third-party receiver for a side-by-side comparison
 TargetSettings = Annotated[
-    IngestorTarget | RsyslogTarget | SyslogNgTarget | CommandTarget, Field(discriminator="type")
+    IngestorTarget | RsyslogTarget | SyslogNgTarget | CommandTarget,
+    Field(discriminator="type"),
+    _type_defaults_to("ingestor"),
 ]
 ExternalTarget = RsyslogTarget | SyslogNgTarget | CommandTarget
 
@@ -232,9 +243,19 @@ class DaskPlacement(_Model):
 
 
 # Where components run: in this process, as local subprocesses, or on the workers of a Dask cluster
-Placement = Annotated[SubprocessPlacement | InProcessPlacement | DaskPlacement, Field(discriminator="type")]
+Placement = Annotated[
+    SubprocessPlacement | InProcessPlacement | DaskPlacement,
+    Field(discriminator="type"),
+    _type_defaults_to("subprocess"),
+]
 PLACEMENT = TypeAdapter(Placement)
 TARGET = TypeAdapter(TargetSettings)
+# the ``type`` of every member of those unions (pydantic names the member it tried in an error's place)
+_TAGS = frozenset(
+    get_args(m.model_fields["type"].annotation)[0]
+    for union in (Placement, TargetSettings)
+    for m in get_args(get_args(union)[0])
+)
 
 
 def placement_of(kind: str) -> SubprocessPlacement | InProcessPlacement | DaskPlacement:
@@ -334,7 +355,8 @@ def _located(err: Any, data: Any) -> tuple[tuple[Any, ...], str]:
         if (
             isinstance(node, dict)
             and part not in node
-            and node.get("type") == part
+            and node.get("type", part) == part  # (without type: the union's default member)
+            and part in _TAGS
             and tag != (part, id(node))
         ):
             tag = (part, id(node))  # the union member pydantic tried: not a key of the scenario
