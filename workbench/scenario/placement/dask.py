@@ -51,6 +51,7 @@ from workbench.scenario.placement.base import (
 from workbench.scenario.sampling import Probe
 
 POLL_SECONDS = 0.5
+READY_POLL_SECONDS = 0.1
 
 
 @dataclass
@@ -218,9 +219,25 @@ class DaskPlacement:
         config = cfg.model_dump(mode="json")
         files = {key: Path(config[key]).read_bytes() for key in ("ca_file", "forward_ca") if config.get(key)}
         started = await self._call(worker, f"{role} {name}", dask_worker.start, role, name, self._remote(config),
-                                   self.remote(self.log_dir), self.timeout, files, tls_host)  # fmt: skip
-        self._placed[started["id"]] = _Placed(worker, role, name)
-        return worker, started
+                                   self.remote(self.log_dir), files, tls_host)  # fmt: skip
+        cid = started["id"]
+        self._placed[cid] = _Placed(worker, role, name)  # sampled from now on, while it starts too
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        while True:  # bounded by the deadline
+            state = await self._call(worker, f"{role} {name}", dask_worker.ready, cid)
+            if "ready" in state:
+                return worker, {**started, "ready": state["ready"]}
+            if "exited" in state:
+                self._placed.pop(cid, None)
+                raise ComponentFailed(
+                    f"{name} exited (code {state['exited']}) before it was ready; {state['log']}"
+                )
+            if loop.time() > deadline:
+                await self._call(worker, f"stopping {name}", dask_worker.stop, cid, 5.0)
+                self._placed.pop(cid, None)
+                raise ComponentFailed(f"{name} not ready within {self.timeout:.0f}s on dask worker {worker}")
+            await asyncio.sleep(READY_POLL_SECONDS)
 
     # --- the placement's shape ----------------------------------------------------------------
     def component_pids(self) -> dict[str, list[int]]:

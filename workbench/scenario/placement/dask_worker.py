@@ -32,7 +32,6 @@ from typing import Any
 import pyarrow as pa
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from workbench.errors import ComponentFailed
 from workbench.scenario.accounting import read_stored, to_arrow
 from workbench.scenario.placement.base import (
     EVENT_LINE_LIMIT,
@@ -97,10 +96,10 @@ async def _read(comp: Component) -> None:
         comp.lines.append(line)
 
 
-async def start(role: str, name: str, config: dict[str, Any], log_dir: str, timeout: float,
+async def start(role: str, name: str, config: dict[str, Any], log_dir: str,
                 files: dict[str, bytes] | None = None, tls_host: str | None = None) -> dict[str, Any]:  # fmt: skip
-    """Start the component of ``role`` here with its whole ``config`` (``VERB --config-json``) and
-    wait for its ``ready`` event.
+    """Start the component of ``role`` here with its whole ``config`` (``VERB --config-json``);
+    ``ready`` says when it serves.
 
     ``files``: config keys whose files the runner sent (a CA certificate), written here and the
     key set to the local copy; ``tls_host``: an ingestor's data dir gets a self-signed pair
@@ -130,33 +129,30 @@ async def start(role: str, name: str, config: dict[str, Any], log_dir: str, time
         )  # fmt: skip
     comp = Component(f"{name}@{proc.pid}", role, name, proc, log_path)
     _TABLE[comp.id] = comp
+    _USAGE.usage(
+        [proc.pid]
+    )  # its CPU counts from its start (a short-lived one's first sample is not a prime)
     out: dict[str, Any] = {"id": comp.id, "pid": proc.pid, "host": socket.gethostname()}
     if cert is not None:
         out["cert_pem"] = cert.read_text()
-    out["ready"] = await _wait_line(comp, ready_event, timeout)
     comp.reader = asyncio.create_task(_read(comp))
     return out
 
 
-async def _wait_line(comp: Component, match: Callable[[bytes], Any], timeout: float) -> Any:
-    async def scan() -> Any:
-        assert comp.proc.stdout is not None
-        while line := await comp.proc.stdout.readline():
-            comp.lines.append(line)
-            if (m := match(line)) is not None:
-                return m
-        code = await comp.proc.wait()
-        raise ComponentFailed(
-            f"{comp.name} exited (code {code}) before it was ready; see {_tail(comp.log_path)}"
-        )
-
-    try:
-        return await asyncio.wait_for(scan(), timeout)
-    except TimeoutError:
-        await terminate(comp.proc, 5.0, group=True)
-        raise ComponentFailed(
-            f"{comp.name} not ready within {timeout:.0f}s; see {_tail(comp.log_path)}"
-        ) from None
+def ready(cid: str) -> dict[str, Any]:
+    """Whether a component is ready: ``{"ready": event}``, ``{"exited": code, "log": ...}`` when
+    it ended first, or ``{}`` while it is still starting. Asked again and again by the runner:
+    a ``Client.run`` that waited for it would hold the scheduler's stream of the runner's other
+    requests (the sampling tasks) for as long as a generator builds its pool."""
+    comp = _TABLE.get(cid)
+    if comp is None:
+        return {"exited": None, "log": f"no component {cid} on {socket.gethostname()}"}
+    for line in comp.lines:
+        if (event := ready_event(line)) is not None:
+            return {"ready": event}
+    if comp.proc.returncode is not None:
+        return {"exited": comp.proc.returncode, "log": _tail(comp.log_path)}
+    return {}
 
 
 def _tail(path: Path, lines: int = 3) -> str:
@@ -256,6 +252,11 @@ class ComponentReaper(WorkerPlugin):
     """Kills the process group of every component when its worker closes (restart, scale-down)."""
 
     name = "workbench-component-reaper"
+
+    def setup(self, worker: Any) -> None:
+        # pyarrow imports pandas when it builds its first table (1.4-2.6 s here): paid now, when
+        # the cluster starts, not by the first metric sample of a cell, which then timed out
+        pa.Table.from_pylist([{"warm": 0.0}])
 
     def teardown(self, worker: Any) -> None:
         for comp in list(_TABLE.values()):
