@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, config_error
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -68,9 +68,7 @@ def load_config(model: type[M], source: str, verb: str) -> M:
     try:
         return model.model_validate_json(text)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(map(str, first["loc"])) or "(top level)"
-        raise ConfigError(f"{verb}: --config-json: {where}: {first['msg']}") from None
+        raise config_error(exc, f"{verb}: --config-json") from None
 
 
 # flags that are not settings: they may stand beside --config-json

@@ -6,6 +6,8 @@ non-zero, without a traceback. Anything else escaping a verb is a bug and keeps 
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class WorkbenchError(Exception):
     """Base of every error a user can cause and fix."""
@@ -35,3 +37,11 @@ class SendFailed(WorkbenchError):
 
 class ExportError(WorkbenchError):
     """An export could not be written as promised (a self-contained report that would need the network)."""
+
+
+def config_error(exc: Any, prefix: str = "") -> ConfigError:
+    """A pydantic ``ValidationError`` as one line, ``PREFIX: where: what`` (its first error)."""
+    first = exc.errors()[0]
+    where = ".".join(map(str, first["loc"]))
+    what = str(first["msg"]).removeprefix("Value error, ")
+    return ConfigError(": ".join(part for part in (prefix, where, what) if part))

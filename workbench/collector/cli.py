@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from workbench import contract
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, config_error
 
 
 def add_parser(subparsers: Any) -> None:
@@ -159,8 +159,7 @@ def _from_flags(args: argparse.Namespace) -> Any:
     try:
         return CollectorConfig(**settings)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ConfigError(f"collect: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        raise config_error(exc, "collect") from None
 
 
 def run(args: argparse.Namespace) -> int:

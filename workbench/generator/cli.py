@@ -25,7 +25,7 @@ from typing import Any
 import pydantic
 
 from workbench import contract, eventloop
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, config_error
 from workbench.formats import FORMATS
 from workbench.generator.config import (
     GeneratorConfig,
@@ -98,13 +98,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _validation(exc: pydantic.ValidationError) -> ConfigError:
-    err = exc.errors()[0]
-    where = ".".join(str(x) for x in err["loc"]) or "settings"
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    return ConfigError(f"{where}: {msg}" if where != "settings" else msg)
-
-
 def config_from_args(args: argparse.Namespace) -> GeneratorConfig:
     transport = "file" if args.output else ("udp" if args.udp else "tcp")
     fields: dict[str, Any] = {
@@ -135,7 +128,7 @@ def config_from_args(args: argparse.Namespace) -> GeneratorConfig:
     try:
         return GeneratorConfig(**fields)
     except pydantic.ValidationError as exc:
-        raise _validation(exc) from None
+        raise config_error(exc) from None
 
 
 def _on_signals(callback: Any) -> None:
@@ -179,7 +172,7 @@ def run_blackhole(args: argparse.Namespace) -> int:
             tls=not args.no_tls, tls_dir=args.tls_dir, drop_after_frames=args.drop_after, verify=args.verify,
         )  # fmt: skip
     except pydantic.ValidationError as exc:
-        raise _validation(exc) from None
+        raise config_error(exc) from None
     return eventloop.run(_blackhole(config, args.stats_interval, args.summary_json))
 
 

@@ -15,7 +15,7 @@ from typing import Any, get_args
 from pydantic import ValidationError
 
 from workbench import contract, eventloop
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, config_error
 from workbench.ingestor.config import Compression, IngestorConfig, OutputFormat, Overflow
 from workbench.units import parse_bytes
 
@@ -107,8 +107,7 @@ def _from_flags(args: argparse.Namespace) -> Any:
             stats_line=not args.quiet,
         )
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ConfigError(f"ingest: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        raise config_error(exc, "ingest") from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from workbench.collector.config import CollectorConfig
-from workbench.errors import ComponentFailed, ConfigError, WorkbenchError
+from workbench.errors import ComponentFailed, WorkbenchError, config_error
 from workbench.generator.config import GeneratorConfig, parse_burst
 from workbench.registry.config import RegistryConfig
 from workbench.scenario import results
@@ -51,10 +51,7 @@ def _validated(model: type[M], what: str, **fields: Any) -> M:
     try:
         return model(**fields)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(map(str, first["loc"]))
-        msg = str(first["msg"]).removeprefix("Value error, ")
-        raise ConfigError(f"{what}: {where + ': ' if where else ''}{msg}") from None
+        raise config_error(exc, what) from None
 
 
 def generator_config(group: GeneratorGroup, handles: list[IngestorHandle], scenario: Scenario, seed: int,
