@@ -121,46 +121,57 @@ def _slow_write(delay: float) -> Any:
     return write
 
 
+async def _flood_slow_disk(
+    cfg: Any, entries: dict[str, list[Any]], batch: int
+) -> tuple[dict[str, float], bool, float]:
+    """Every client's entries over its own TLS connection, ``batch`` a write, into an ingestor
+    whose disk takes 20 ms a write: its gauges once all is stored, whether reading was ever
+    paused, and what it dropped."""
+
+    async def sender(ing: Ingestor, client: str) -> None:
+        reader, writer = await open_conn(ing)
+        writer.write(header("json"))
+        mine = entries[client]
+        for i in range(0, len(mine), batch):
+            writer.write(encode("json", mine[i : i + batch]))
+            await writer.drain()
+        await close_cleanly(reader, writer)
+
+    with mock.patch.object(SegmentWriter, "write", _slow_write(0.02)):
+        async with Ingestor(cfg) as ing:
+            assert ing._inline is not None and ing._inline.pipeline is not None
+            pipeline = ing._inline.pipeline
+            paused_seen = False
+
+            async def watch() -> None:
+                nonlocal paused_seen
+                while True:
+                    paused_seen = paused_seen or pipeline.flow.paused
+                    await asyncio.sleep(0.005)
+
+            watcher = asyncio.create_task(watch())
+            await asyncio.gather(*(sender(ing, c) for c in entries))
+            await wait_counts(ing, timeout=60, logs=sum(map(len, entries.values())))
+            watcher.cancel()
+            return ing.snapshot()["gauges"], paused_seen, totals(ing)["dropped"]
+
+
 def test_backpressure_no_loss_over_tcp(tmp_path: Path) -> None:
     """A slow disk: TCP senders are paused, the queue stays bounded, nothing is lost."""
     max_queue = 500
     clients = {f"bp-{k}": 4000 for k in range(3)}
-    batch = 50
-
-    async def sender(ing: Ingestor, client: str, n: int) -> None:
-        reader, writer = await open_conn(ing)
-        writer.write(header("json"))
-        entries = make_entries(n, client)
-        for i in range(0, n, batch):
-            writer.write(encode("json", entries[i : i + batch]))
-            await writer.drain()
-        await close_cleanly(reader, writer)
 
     async def scenario() -> None:
         cfg = config(tmp_path, max_queue_logs=max_queue)
-        with mock.patch.object(SegmentWriter, "write", _slow_write(0.02)):
-            async with Ingestor(cfg) as ing:
-                assert ing._inline is not None and ing._inline.pipeline is not None
-                pipeline = ing._inline.pipeline
-                paused_seen = False
-
-                async def watch() -> None:
-                    nonlocal paused_seen
-                    while True:
-                        paused_seen = paused_seen or pipeline.flow.paused
-                        await asyncio.sleep(0.005)
-
-                watcher = asyncio.create_task(watch())
-                await asyncio.gather(*(sender(ing, c, n) for c, n in clients.items()))
-                await wait_counts(ing, timeout=60, logs=sum(clients.values()))
-                watcher.cancel()
-                gauges = ing.snapshot()["gauges"]
-                assert paused_seen, "the queue never filled: the test did not exercise backpressure"
-                # over the limit by at most what each connection had read when reading was paused
-                # (asyncio's TLS transport reads up to 256 KiB at a time)
-                per_read = 256 * 1024 // (len(encode("json", make_entries(100))) // 100)
-                assert max_queue < gauges["queue_length_max"] <= max_queue + len(clients) * per_read, gauges
-                assert totals(ing)["dropped"] == 0
+        gauges, paused_seen, dropped = await _flood_slow_disk(
+            cfg, {c: make_entries(n, c) for c, n in clients.items()}, 50
+        )
+        assert paused_seen, "the queue never filled: the test did not exercise backpressure"
+        # over the limit by at most what each connection had read when reading was paused
+        # (asyncio's TLS transport reads up to 256 KiB at a time)
+        per_read = 256 * 1024 // (len(encode("json", make_entries(100))) // 100)
+        assert max_queue < gauges["queue_length_max"] <= max_queue + len(clients) * per_read, gauges
+        assert dropped == 0
 
     run(scenario())
     assert_exactly_once(read_stored(tmp_path), clients)
@@ -177,40 +188,17 @@ def test_backpressure_bounds_the_queue_in_bytes_for_large_logs(tmp_path: Path) -
     def entries(n: int, client: str) -> list[Any]:
         return [msgspec.structs.replace(e, message=f"{e.message} {pad}") for e in make_entries(n, client)]
 
-    async def sender(ing: Ingestor, client: str, n: int) -> None:
-        reader, writer = await open_conn(ing)
-        writer.write(header("json"))
-        batch = entries(n, client)
-        for i in range(0, n, 20):
-            writer.write(encode("json", batch[i : i + 20]))
-            await writer.drain()
-        await close_cleanly(reader, writer)
-
     async def scenario() -> None:
         cfg = config(tmp_path, max_queue_bytes=max_bytes, max_queue_logs=1_000_000)
-        with mock.patch.object(SegmentWriter, "write", _slow_write(0.02)):
-            async with Ingestor(cfg) as ing:
-                assert ing._inline is not None and ing._inline.pipeline is not None
-                pipeline = ing._inline.pipeline
-                paused_seen = False
-
-                async def watch() -> None:
-                    nonlocal paused_seen
-                    while True:
-                        paused_seen = paused_seen or pipeline.flow.paused
-                        await asyncio.sleep(0.005)
-
-                watcher = asyncio.create_task(watch())
-                await asyncio.gather(*(sender(ing, c, n) for c, n in clients.items()))
-                await wait_counts(ing, timeout=60, logs=sum(clients.values()))
-                watcher.cancel()
-                gauges = ing.snapshot()["gauges"]
-                assert paused_seen, "the queue never filled: the test did not exercise backpressure"
-                # a paused connection may have one TLS read (up to 256 KiB) of logs in flight, and
-                # stored lines are about the size of the JSON sent
-                assert max_bytes < gauges["queue_bytes_max"] <= max_bytes + len(clients) * (300 << 10), gauges
-                assert gauges["queue_length_max"] < 1000  # the log bound never acted
-                assert totals(ing)["dropped"] == 0
+        gauges, paused_seen, dropped = await _flood_slow_disk(
+            cfg, {c: entries(n, c) for c, n in clients.items()}, 20
+        )
+        assert paused_seen, "the queue never filled: the test did not exercise backpressure"
+        # a paused connection may have one TLS read (up to 256 KiB) of logs in flight, and
+        # stored lines are about the size of the JSON sent
+        assert max_bytes < gauges["queue_bytes_max"] <= max_bytes + len(clients) * (300 << 10), gauges
+        assert gauges["queue_length_max"] < 1000  # the log bound never acted
+        assert dropped == 0
 
     run(scenario())
     assert_exactly_once(read_stored(tmp_path), clients)
