@@ -1,5 +1,6 @@
-"""Package exports imported on first use (PEP 562), so importing a light module of a package
-(its config, say) does not import its service, and a CLI verb loads only what it runs."""
+"""Names imported on first use: package exports (PEP 562), so importing a light module of a
+package (its config, say) does not import its service, and registry entries (``module:Name``)
+whose modules load only when asked for."""
 
 from __future__ import annotations
 
@@ -18,3 +19,9 @@ def exports(package: str, names: dict[str, str]) -> Callable[[str], Any]:
         return getattr(importlib.import_module(module), name)
 
     return __getattr__
+
+
+def resolve(ref: str) -> Any:
+    """The object a ``module:Name`` reference names (the module imported now)."""
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module), name)

@@ -75,9 +75,11 @@ def load_config(model: type[M], source: str, verb: str) -> M:
 NOT_SETTINGS = frozenset({"help", "config_json", "quiet", "_parser", "func"})
 
 
-def args(verb: str, config: BaseModel, *extra: str) -> list[str]:
-    """The command line of a component: ``VERB --config-json JSON`` (``python -m workbench`` before it)."""
-    return [verb, "--config-json", config.model_dump_json(), *extra]
+def args(verb: str, config: BaseModel | str, *extra: str) -> list[str]:
+    """The command line of a component: ``VERB --config-json JSON`` (``python -m workbench`` before
+    it); ``config`` as a model or as its JSON already."""
+    text = config if isinstance(config, str) else config.model_dump_json()
+    return [verb, "--config-json", text, *extra]
 
 
 def add_argument(parser: argparse.ArgumentParser, model: type[BaseModel]) -> None:

@@ -13,9 +13,10 @@ when compiled. ``docs/architecture.md`` ("Add a format") shows the two edits a n
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
+
+from workbench._lazy import resolve
 
 Format = Literal["json", "proto", "avro", "raw", "syslog", "journald"]
 Framing = Literal["lines", "octet", "length", "export"]
@@ -58,8 +59,7 @@ FRAMINGS: tuple[str, ...] = get_args(Framing)
 
 def codec_class(name: str) -> Any:
     """The codec class of a format (its module imported now)."""
-    module, _, cls = SPECS[name].codec.partition(":")
-    return getattr(importlib.import_module(module), cls)
+    return resolve(SPECS[name].codec)
 
 
 __all__ = ["BINARY_FORMATS", "DEFAULT_FRAMING", "FORMATS", "FRAMINGS", "SPECS", "UDP_FORMATS", "Format",

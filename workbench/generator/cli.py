@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pydantic
 
@@ -36,6 +36,9 @@ from workbench.generator.config import (
     resolve,
     split,
 )
+
+if TYPE_CHECKING:
+    from workbench.generator.blackhole import BlackholeConfig
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -176,7 +179,7 @@ def run_blackhole(args: argparse.Namespace) -> int:
     return eventloop.run(_blackhole(config, args.stats_interval, args.summary_json))
 
 
-async def _blackhole(config: Any, stats_interval: float, summary_json: Path | None) -> int:
+async def _blackhole(config: BlackholeConfig, stats_interval: float, summary_json: Path | None) -> int:
     from workbench.generator.blackhole import Blackhole
 
     hole = Blackhole(config)

@@ -12,12 +12,12 @@ listener") shows the two edits a new kind takes.
 
 from __future__ import annotations
 
-import importlib
 import socket
 import ssl
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
+from workbench._lazy import resolve
 from workbench.ingestor.config import IngestorConfig
 from workbench.ingestor.decoding import WorkerContext
 from workbench.ingestor.metrics import WorkerMetrics
@@ -69,7 +69,5 @@ def build(shared: ListenerContext) -> list[Listener]:
     for kind, spec in LISTENERS.items():
         if shared.ports.get(kind) is None:
             continue
-        module, _, name = spec.cls.partition(":")
-        cls: Any = getattr(importlib.import_module(module), name)
-        out.append(cls(shared))
+        out.append(resolve(spec.cls)(shared))
     return out

@@ -124,12 +124,13 @@ class IngestorTarget(_Model):
 
 
 class _ExternalTarget(_Model):
+    type: str
     tls: bool | None = Field(None, description="TLS to the target (its own self-signed certificate)")
 
     @property
     def output(self) -> str:
-        """The glob of its output files under its data dir (one raw message per line)."""
-        return f"{getattr(self, 'type', '')}.log"
+        """Its output file under its data dir, one raw message per line (the config names it so)."""
+        return f"{self.type}.log"
 
 
 class RsyslogTarget(_ExternalTarget):

@@ -66,7 +66,7 @@ def generator_config(group: GeneratorGroup, handles: list[IngestorHandle], scena
         "address": first.address, "transport": "udp" if udp else "tcp", "format": group.format,
         "batch_size": group.batch, "clients": group.clients, "processes": group.processes, "seed": seed,
         "client_prefix": prefix, "interval_ms": group.interval_ms, "rate_per_second": group.rate, "ack": group.ack,
-        "header": header, "stats_interval_seconds": 0.0,
+        "header": header,
     }  # fmt: skip
     if udp:
         fields["udp_port"] = first.udp_port
@@ -91,7 +91,7 @@ def file_generator_config(group: CollectorGroup, scenario: Scenario, seed: int, 
     """A generator writing one file for a collector group (one client, so one client_id per file)."""
     fields: dict[str, Any] = {
         "transport": "file", "output_file": path, "file_format": group.file_format, "batch_size": group.batch,
-        "rate_per_second": group.rate, "seed": seed, "client_prefix": prefix, "stats_interval_seconds": 0.0,
+        "rate_per_second": group.rate, "seed": seed, "client_prefix": prefix,
     }  # fmt: skip
     if group.count is not None:
         fields["count"] = group.count

@@ -20,7 +20,6 @@ from workbench.scenario.placement.base import (
     IngestorHandle,
     Placement,
     final_counts,
-    ingest_args,
     terminate,
 )
 from workbench.scenario.placement.inprocess import InProcessPlacement
@@ -43,4 +42,4 @@ def make_placement(settings: PlacementSettings, log_dir: Path) -> Placement:
 
 
 __all__ = ["ComponentFailed", "GeneratorResult", "InProcessPlacement", "IngestorHandle", "Placement",
-           "SubprocessPlacement", "final_counts", "ingest_args", "make_placement", "terminate"]  # fmt: skip
+           "SubprocessPlacement", "final_counts", "make_placement", "terminate"]  # fmt: skip

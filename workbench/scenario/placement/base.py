@@ -78,16 +78,12 @@ class Placement(Protocol):
 def role_args(role: str, config_json: str) -> list[str]:
     """The command line of a component of ``role`` with its whole config as JSON
     (``workbench.contract``); an ingestor with ``--quiet``: no metric line on stdout."""
-    return [VERBS[role], "--config-json", config_json, *(["--quiet"] if role == "ingestor" else [])]
+    return contract.args(VERBS[role], config_json, *(["--quiet"] if role == "ingestor" else []))
 
 
 def component_args(cfg: BaseModel) -> list[str]:
     """The command line of the component ``cfg`` configures."""
     return role_args(ROLES[type(cfg)], cfg.model_dump_json())
-
-
-def ingest_args(cfg: IngestorConfig) -> list[str]:
-    return component_args(cfg)
 
 
 def ready_event(line: bytes) -> dict[str, Any] | None:
@@ -110,7 +106,7 @@ def generator_run(cfg: GeneratorConfig) -> GeneratorConfig:
 
 def final_counts(lines: list[bytes]) -> dict[str, float]:
     """stored/rejected/dropped from an ingestor's ``summary`` event (empty when it printed none)."""
-    found = contract.find(lines, "summary")
+    found = summary_event(lines)
     return {k: float(found[k]) for k in ("stored", "rejected", "dropped")} if found else {}
 
 
@@ -159,4 +155,4 @@ async def terminate(proc: asyncio.subprocess.Process, timeout: float, *, group: 
 
 
 __all__ = ["ComponentFailed", "GeneratorResult", "IngestorHandle", "Placement", "component_args", "final_counts",
-           "generator_run", "handle_from_ready", "ingest_args", "ready_event", "summary_event", "terminate"]  # fmt: skip
+           "generator_run", "handle_from_ready", "ready_event", "summary_event", "terminate"]  # fmt: skip

@@ -129,9 +129,8 @@ async def start(role: str, name: str, config: dict[str, Any], log_dir: str,
         )  # fmt: skip
     comp = Component(f"{name}@{proc.pid}", role, name, proc, log_path)
     _TABLE[comp.id] = comp
-    _USAGE.usage(
-        [proc.pid]
-    )  # its CPU counts from its start (a short-lived one's first sample is not a prime)
+    # its CPU counts from its start, so a short-lived generator's first sample is not spent priming
+    _USAGE.usage([proc.pid])
     out: dict[str, Any] = {"id": comp.id, "pid": proc.pid, "host": socket.gethostname()}
     if cert is not None:
         out["cert_pem"] = cert.read_text()
