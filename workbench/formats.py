@@ -57,10 +57,47 @@ DEFAULT_FRAMING: dict[str, str] = {name: spec.framing for name, spec in SPECS.it
 FRAMINGS: tuple[str, ...] = get_args(Framing)
 
 
+# --- the shippers' protocols (HTTP family; ``workbench.shippers``) ------------------------------
+
+Protocol = Literal["otlp"]
+
+
+@dataclass(frozen=True)
+class ProtocolSpec:
+    name: str  # the ``format`` of its stored entries and the ``protocol`` label of its requests
+    codec: str  # "module:Class" of its ``shippers.base.ShipperCodec``
+    paths: str  # docs: the routes it serves
+
+
+PROTOCOLS: dict[str, ProtocolSpec] = {
+    spec.name: spec
+    for spec in (
+        ProtocolSpec("otlp", "workbench.shippers.otlp:OtlpCodec", "POST /v1/logs (and gRPC LogsService/Export)"),
+    )
+}  # fmt: skip
+
+# The standard ports a shipper expects (``IngestorConfig`` field: default), opened by their flags
+# or all at once by ``--standard-ports``. Every TCP port serves every protocol (and our formats):
+# a connection is told by its first bytes, so a port is only where a shipper looks by default.
+STANDARD_PORTS: dict[str, int] = {
+    "otlp_grpc_port": 4317,
+    "otlp_http_port": 4318,
+    "hec_port": 8088,
+    "elasticsearch_port": 9200,
+    "loki_port": 3100,
+}
+
+
+def protocol_class(name: str) -> Any:
+    """The codec class of a shipper protocol (its module imported now)."""
+    return resolve(PROTOCOLS[name].codec)
+
+
 def codec_class(name: str) -> Any:
     """The codec class of a format (its module imported now)."""
     return resolve(SPECS[name].codec)
 
 
-__all__ = ["BINARY_FORMATS", "DEFAULT_FRAMING", "FORMATS", "FRAMINGS", "SPECS", "UDP_FORMATS", "Format",
-           "FormatSpec", "Framing", "codec_class"]  # fmt: skip
+__all__ = ["BINARY_FORMATS", "DEFAULT_FRAMING", "FORMATS", "FRAMINGS", "PROTOCOLS", "SPECS", "STANDARD_PORTS",
+           "UDP_FORMATS", "Format", "FormatSpec", "Framing", "Protocol", "ProtocolSpec", "codec_class",
+           "protocol_class"]  # fmt: skip

@@ -16,6 +16,8 @@ import threading
 import time
 from pathlib import Path
 
+from workbench import contract
+
 READY = re.compile(r"\[READY\] tcp=(\d+) udp=(\d+|None) http=(\d+|None)")
 
 
@@ -48,12 +50,14 @@ class IngestProcess:
         m = next(filter(None, (READY.search(line) for line in self.lines)))
         self.tcp_port, self.udp_port, self.http_port = int(m[1]), int(m[2]), int(m[3])
         self.url = f"http://127.0.0.1:{self.http_port}"
+        # the JSON ready event: every port bound (the shippers' standard ports too)
+        self.ready = next(e for e in map(contract.parse, self.lines) if e and e.get("event") == "ready")
 
     def _pump(self, stream: object, sink: list[str]) -> None:
         for raw in iter(stream.readline, b""):  # type: ignore[attr-defined]
             line = raw.decode("utf-8", "replace").rstrip("\n")
             sink.append(line)
-            if READY.search(line):
+            if line.startswith('{"event": "ready"'):  # printed right after the [READY] line
                 self._ready.set()
 
     def stderr_text(self) -> str:

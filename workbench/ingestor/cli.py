@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from workbench import contract, eventloop
 from workbench.errors import ConfigError, config_error
+from workbench.formats import STANDARD_PORTS
 from workbench.ingestor.config import Compression, IngestorConfig, OutputFormat, Overflow
 from workbench.units import parse_bytes
 
@@ -69,6 +70,20 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("--max-line-bytes", type=int, default=1 << 20)
     p.add_argument("--max-frame-bytes", type=int, default=16 << 20)
+    shippers = p.add_argument_group(
+        "shippers' protocols",
+        "OTLP, Splunk HEC, Elasticsearch bulk and Loki are served on --tcp-port, told by a connection's "
+        "first bytes; these open their standard ports too (each serves every protocol; 0 = any free port)",
+    )
+    for name, default in STANDARD_PORTS.items():
+        flag = "--" + name.removesuffix("_port").replace("_", "-") + "-port"
+        shippers.add_argument(flag, dest=name, type=int, metavar="PORT", help=f"(standard {default})")
+    shippers.add_argument("--standard-ports", action="store_true",
+                          help="open every standard port not given: " + ", ".join(
+                              f"{n.removesuffix('_port')} {d}" for n, d in STANDARD_PORTS.items()))  # fmt: skip
+    shippers.add_argument("--auth-token", help="require this token (Bearer, or 'Splunk <token>' for HEC)")
+    shippers.add_argument("--max-request", default="16MiB", help="an HTTP body as received (default 16MiB)")
+    shippers.add_argument("--max-inflated", default="64MiB", help="an HTTP body decompressed (default 64MiB)")
     p.add_argument("--quiet", action="store_true", help="no [METRIC] line every second")
     contract.add_argument(p, IngestorConfig)
     p.set_defaults(func=run, _parser=p)
@@ -105,6 +120,17 @@ def _from_flags(args: argparse.Namespace) -> Any:
             max_line_bytes=args.max_line_bytes,
             max_frame_bytes=args.max_frame_bytes,
             stats_line=not args.quiet,
+            auth_token=args.auth_token,
+            max_request_bytes=parse_bytes(args.max_request),
+            max_inflated_bytes=parse_bytes(args.max_inflated),
+            **{
+                name: getattr(args, name)
+                if getattr(args, name) is not None
+                else default
+                if args.standard_ports
+                else None
+                for name, default in STANDARD_PORTS.items()
+            },
         )
     except ValidationError as exc:
         raise config_error(exc, "ingest") from None
@@ -130,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
             f"[READY] tcp={ingestor.tcp_port} udp={ingestor.udp_port} http={ingestor.http_port}", flush=True
         )
         contract.emit("ready", "ingestor", tcp_port=ingestor.tcp_port, udp_port=ingestor.udp_port,
-             http_port=ingestor.http_port, cert_path=ingestor.cert_path, config=ingestor.effective_config())  # fmt: skip
+             http_port=ingestor.http_port, cert_path=ingestor.cert_path, **ingestor.standard_ports,
+             config=ingestor.effective_config())  # fmt: skip
         await stop.wait()
         await ingestor.stop()
         t = ingestor.aggregate.summary()["totals"]

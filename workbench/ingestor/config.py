@@ -23,6 +23,19 @@ class IngestorConfig(BaseModel):
     )
     udp_port: int | None = Field(3002, ge=0, le=65535, description="UDP port; None disables UDP")
     http_port: int | None = Field(8080, ge=0, le=65535, description="metrics and page; None disables HTTP")
+    # the shippers' standard ports (``formats.STANDARD_PORTS``); None: served on tcp_port only
+    otlp_grpc_port: int | None = Field(None, ge=0, le=65535, description="OTLP/gRPC (4317); 0 picks one")
+    otlp_http_port: int | None = Field(None, ge=0, le=65535, description="OTLP/HTTP (4318); 0 picks one")
+    hec_port: int | None = Field(None, ge=0, le=65535, description="Splunk HEC (8088); 0 picks one")
+    elasticsearch_port: int | None = Field(None, ge=0, le=65535, description="Elasticsearch bulk (9200)")
+    loki_port: int | None = Field(None, ge=0, le=65535, description="Loki push (3100); 0 picks one")
+    auth_token: str | None = Field(
+        None,
+        min_length=1,
+        description="the HTTP protocols require it (Bearer, or Splunk for HEC); None: open",
+    )
+    max_request_bytes: int = Field(16 << 20, ge=1024, description="an HTTP request body as received")
+    max_inflated_bytes: int = Field(64 << 20, ge=1024, description="an HTTP body once decompressed")
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=0,
                          description="worker processes; 0 runs the pipeline inside this process")  # fmt: skip
     registry_url: str | None = None

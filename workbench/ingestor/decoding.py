@@ -249,6 +249,10 @@ class Session:
     def fmt(self) -> str:
         return self.header.format if self.header else "unknown"
 
+    def pending_bytes(self) -> int:
+        """Bytes read that are not a complete record yet."""
+        return self.splitter.pending_bytes() if self.splitter is not None else len(self._head)
+
     def feed(self, data: bytes) -> None:
         """Raises ``FramingError`` when the stream is broken beyond repair (close the connection)."""
         if self.splitter is None:

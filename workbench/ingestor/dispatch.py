@@ -46,10 +46,11 @@ def handoff_pair() -> tuple[socket.socket, socket.socket]:
 
 
 class Dispatcher:
-    """Accepts on the parent's listening socket and hands each connection to a worker."""
+    """Accepts on the parent's listening sockets (the universal port first, then the shippers'
+    standard ports) and hands each connection to a worker."""
 
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
+    def __init__(self, *socks: socket.socket) -> None:
+        self.socks = list(socks)
         self.channels: dict[int, socket.socket] = {}
         self.reported: dict[int, int] = {}  # open connections a worker last reported
         self.handed: dict[int, int] = {}  # handed to it since that report
@@ -58,7 +59,11 @@ class Dispatcher:
 
     @property
     def port(self) -> int:
-        return int(self.sock.getsockname()[1])
+        """The universal port."""
+        return int(self.socks[0].getsockname()[1])
+
+    def port_of(self, index: int) -> int:
+        return int(self.socks[index].getsockname()[1])
 
     def add(self, worker_id: int, channel: socket.socket) -> None:
         self.remove(worker_id)
@@ -79,12 +84,13 @@ class Dispatcher:
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._loop.add_reader(self.sock.fileno(), self._accept)
+        for sock in self.socks:
+            self._loop.add_reader(sock.fileno(), self._accept, sock)
 
-    def _accept(self) -> None:
+    def _accept(self, sock: socket.socket) -> None:
         for _ in range(64):  # a burst of connections, then back to the loop
             try:
-                conn, _addr = self.sock.accept()
+                conn, _addr = sock.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:  # EMFILE and the like: the connection waits in the backlog
@@ -108,10 +114,11 @@ class Dispatcher:
 
     def close(self) -> None:
         """Stop accepting (the listening socket closes); the channels close with ``remove``."""
-        if self._loop is not None:
-            with contextlib.suppress(Exception):
-                self._loop.remove_reader(self.sock.fileno())
-        self.sock.close()
+        for sock in self.socks:
+            if self._loop is not None:
+                with contextlib.suppress(Exception):
+                    self._loop.remove_reader(sock.fileno())
+            sock.close()
         for worker_id in list(self.channels):
             self.remove(worker_id)
 

@@ -35,6 +35,10 @@ class ListenerContext:
     ssl_context: ssl.SSLContext | None
     ports: dict[str, int | None]  # by kind: the port each listener serves (None: that kind is off)
     handoff: socket.socket | None  # TCP connections the parent accepted arrive here; None: listen
+    worker_id: int = 0
+    # the shippers' standard TCP ports (``IngestorConfig`` field: port) served like the universal
+    # one; with a ``handoff`` the parent listens on them too, else the TCP listener does
+    standard_ports: dict[str, int] | None = None
 
 
 class Listener(Protocol):

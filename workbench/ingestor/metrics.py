@@ -16,6 +16,8 @@ Counters (Prometheus names; labels in braces):
   the TLS port; counted by worker processes, which receive their connections from the parent)
 * ``ingest_processing_seconds_total``: time spent decoding, validating and encoding batches
 * ``ingest_logs_by_host_total{host}``: logs stored per source host
+* ``ingest_requests_total{protocol,status}``: HTTP requests of the shippers' protocols
+  (otlp, hec, elasticsearch, loki; ``http`` for no route) answered, by status code
 
 Gauges: ``ingest_queue_length`` (logs waiting for the writer), ``ingest_queue_length_max``,
 ``ingest_queue_bytes`` (their stored bytes, bounded by ``max_queue_bytes`` per worker),
@@ -35,7 +37,7 @@ from typing import Any
 COUNTERS = (
     "logs", "bytes", "rejected", "dropped", "rotations", "compressed_files", "write_errors",
     "connections", "worker_restarts", "processing_seconds", "logs_by_host",
-    "connections_refused", "connections_idle_closed", "connections_failed",
+    "connections_refused", "connections_idle_closed", "connections_failed", "requests",
 )  # fmt: skip
 LABELS = {
     "logs": ("format", "transport"),
@@ -43,6 +45,7 @@ LABELS = {
     "rejected": ("reason", "format"),
     "dropped": ("reason",),
     "logs_by_host": ("host",),
+    "requests": ("protocol", "status"),
 }
 GAUGES = (
     "queue_length",
@@ -66,6 +69,7 @@ HELP = {
     "worker_restarts": "Worker processes restarted after dying.",
     "processing_seconds": "Time spent decoding, validating and encoding batches.",
     "logs_by_host": "Logs stored per source host.",
+    "requests": "HTTP requests of the shippers' protocols answered, by protocol and status.",
     "connections_refused": "TCP connections refused over max_connections.",
     "connections_idle_closed": "TCP connections closed after idle_timeout_seconds without a complete record.",
     "connections_failed": "TCP connections that failed before a byte was read (TLS handshake failed or timed out).",

@@ -23,6 +23,7 @@ import time
 from typing import Any
 
 from workbench.errors import ConfigError
+from workbench.formats import STANDARD_PORTS
 from workbench.ingestor.config import IngestorConfig
 from workbench.ingestor.decoding import SchemaSet
 from workbench.ingestor.dispatch import Dispatcher, handoff_pair, listening_socket
@@ -80,6 +81,10 @@ class Ingestor:
         self.tcp_port = config.tcp_port
         self.udp_port = config.udp_port
         self.http_port = config.http_port
+        # the shippers' standard ports that are on (config field: port; a 0 replaced once bound)
+        self.standard_ports: dict[str, int] = {
+            name: port for name in STANDARD_PORTS if (port := getattr(config, name)) is not None
+        }
         self.cert_path: str | None = None
         self._children: dict[int, _Child] = {}
         self._inline: WorkerRuntime | None = None
@@ -114,15 +119,35 @@ class Ingestor:
         if recovered:
             log.info("recovered %d segment(s) left by an earlier run", recovered)
         if cfg.workers > 0:
-            self.dispatcher = Dispatcher(listening_socket(cfg.host, self.tcp_port))
+            names = list(self.standard_ports)
+            socks = [listening_socket(cfg.host, self.tcp_port)]
+            try:
+                socks += [listening_socket(cfg.host, self.standard_ports[name]) for name in names]
+            except OSError:
+                for sock in socks:
+                    sock.close()
+                raise
+            self.dispatcher = Dispatcher(*socks)
             self.tcp_port = self.dispatcher.port
-        elif self.tcp_port == 0:
-            self.tcp_port = free_port(cfg.host, socket.SOCK_STREAM)
+            self.standard_ports = {name: self.dispatcher.port_of(i + 1) for i, name in enumerate(names)}
+        else:
+            if self.tcp_port == 0:
+                self.tcp_port = free_port(cfg.host, socket.SOCK_STREAM)
+            self.standard_ports = {
+                name: port or free_port(cfg.host, socket.SOCK_STREAM)
+                for name, port in self.standard_ports.items()
+            }
         if self.udp_port == 0:
             self.udp_port = free_port(cfg.host, socket.SOCK_DGRAM)
         if cfg.workers == 0:
             self._inline = WorkerRuntime(
-                cfg, 0, self.schemas, ssl_context_for(cfg), self.tcp_port, self.udp_port
+                cfg,
+                0,
+                self.schemas,
+                ssl_context_for(cfg),
+                self.tcp_port,
+                self.udp_port,
+                standard_ports=self.standard_ports,
             )
             await self._inline.start()
         else:
@@ -131,7 +156,11 @@ class Ingestor:
             assert self.dispatcher is not None
             self.dispatcher.start()
         self.aggregate.info.update(
-            tcp_port=self.tcp_port, udp_port=self.udp_port, tls=cfg.tls, cert=self.cert_path
+            tcp_port=self.tcp_port,
+            udp_port=self.udp_port,
+            tls=cfg.tls,
+            cert=self.cert_path,
+            **self.standard_ports,
         )
         if cfg.http_port is not None:
             from workbench.httpserve import serve_status
@@ -142,6 +171,13 @@ class Ingestor:
         log.info("ingesting on %s port %s (%s), UDP %s, HTTP %s, %d worker(s), data dir %s",
                  cfg.host, self.tcp_port, "TLS" if cfg.tls else "plain TCP", self.udp_port,
                  self.http_port, cfg.workers or 1, cfg.data_dir)  # fmt: skip
+        if self.standard_ports:
+            log.info(
+                "shippers' standard ports (every protocol on each): %s",
+                ", ".join(
+                    f"{name.removesuffix('_port')} {port}" for name, port in self.standard_ports.items()
+                ),
+            )
 
     async def _wait_ready(self, children: list[_Child], timeout: float = 60.0) -> None:
         waits = {asyncio.ensure_future(c.ready.wait()): c for c in children}
@@ -281,7 +317,9 @@ class Ingestor:
     def effective_config(self) -> dict[str, Any]:
         """The whole config it runs with, the ports it bound in place of any 0."""
         out = self.config.model_dump(mode="json")
-        out.update(tcp_port=self.tcp_port, udp_port=self.udp_port, http_port=self.http_port)
+        out.update(
+            tcp_port=self.tcp_port, udp_port=self.udp_port, http_port=self.http_port, **self.standard_ports
+        )
         return out
 
     async def stop(self) -> None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from workbench.codecs.base import FRAMING, RecordError
 from workbench.errors import FramingError
-from workbench.ingestor import dispatch
+from workbench.ingestor import dispatch, http1
 from workbench.ingestor.decoding import Session, WorkerContext
 from workbench.ingestor.pipeline import FlowControl
 
@@ -54,20 +54,22 @@ class ServerState:
         return len(idle)
 
 
-def _pending_bytes(session: Session) -> int:
-    splitter = session.splitter
-    return splitter.pending_bytes() if splitter is not None else len(session._head)
-
-
 class IngestProtocol(asyncio.Protocol):
-    def __init__(self, ctx: WorkerContext, state: ServerState, flow: FlowControl, tls: bool) -> None:
+    """One connection of the universal port: its first bytes say whether it is an HTTP/1.1
+    client (a shipper's protocol, ``http1``) or a stream of our formats (``Session``)."""
+
+    def __init__(self, ctx: WorkerContext, state: ServerState, flow: FlowControl, tls: bool,
+                 http: http1.HttpSetup) -> None:  # fmt: skip
         self.ctx = ctx
         self.state = state
         self.flow = flow
+        self.http = http
         self.kind = "tls" if tls else "tcp"
         self.transport: asyncio.Transport | None = None
-        self.session: Session | None = None
+        self.session: Session | http1.HttpConnection | None = None
+        self._sniffed: bytes | None = b""  # the first bytes, until they tell the kind (then None)
         self.peer = "?"
+        self.host = "?"
         self.last_progress = time.monotonic()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -76,6 +78,7 @@ class IngestProtocol(asyncio.Protocol):
         peername: Any = transport.get_extra_info("peername")
         host, port = (peername[0], peername[1]) if isinstance(peername, tuple) else (str(peername), 0)
         self.peer = f"{host}:{port}"
+        self.host = host
         if len(self.state.connections) >= self.state.max_connections:
             self.state.refused += 1
             self.ctx.metrics.add("connections_refused")
@@ -99,16 +102,34 @@ class IngestProtocol(asyncio.Protocol):
         session = self.session
         if session is None:
             return
-        before = _pending_bytes(session)
+        if self._sniffed is not None:
+            head = self._sniffed + data
+            kind = http1.sniff(head)
+            if kind is None:
+                self._sniffed = head
+                return
+            self._sniffed = None
+            data = head
+            if kind == "http1":
+                session = self.session = http1.HttpConnection(
+                    self.ctx, self.http, self.kind, self.peer, self.host, self._reply, self.close
+                )
+            elif kind == "h2":
+                self._broken("HTTP/2 (gRPC) is served on the OTLP/gRPC listener only")
+                return
+        before = session.pending_bytes()
         try:
             session.feed(data)
         except FramingError as exc:
             self._broken(str(exc))
-        if _pending_bytes(session) < before + len(data):  # a record (or the header) completed
+        if session.pending_bytes() < before + len(data):  # a record (or the header) completed
             self.last_progress = time.monotonic()
         self.ctx.metrics.counters["bytes"][(session.fmt, self.kind)] += len(data)
 
     def eof_received(self) -> bool | None:
+        if self._sniffed:  # a short stream that ended before its kind was clear: our formats
+            data, self._sniffed = self._sniffed, None
+            self.data_received(data)
         if self.session is not None:
             try:
                 self.session.eof()
@@ -150,7 +171,9 @@ class TcpListener:
         self.port = shared.ports["tcp"]
         tls = shared.ssl_context is not None
         flow = shared.pipeline.flow
-        self._protocol = lambda: IngestProtocol(shared.ctx, self.state, flow, tls)
+        self.standard_ports = dict(shared.standard_ports or {})
+        http = http1.HttpSetup.from_config(cfg, shared.worker_id)
+        self._protocol = lambda: IngestProtocol(shared.ctx, self.state, flow, tls, http)
         self._servers: list[asyncio.AbstractServer] = []
         self._connecting: set[asyncio.Task[None]] = set()
 
@@ -161,11 +184,12 @@ class TcpListener:
             loop.add_reader(self.handoff.fileno(), self._take_connections)
             return
         tls = self.shared.ssl_context is not None
-        server = await loop.create_server(
-            self._protocol, self.shared.config.host, self.port, ssl=self.shared.ssl_context, reuse_port=True,
-            backlog=1024, ssl_handshake_timeout=10.0 if tls else None,
-        )  # fmt: skip
-        self._servers.append(server)
+        for port in (self.port, *self.standard_ports.values()):
+            server = await loop.create_server(
+                self._protocol, self.shared.config.host, port, ssl=self.shared.ssl_context, reuse_port=True,
+                backlog=1024, ssl_handshake_timeout=10.0 if tls else None,
+            )  # fmt: skip
+            self._servers.append(server)
 
     def _take_connections(self) -> None:
         assert self.handoff is not None

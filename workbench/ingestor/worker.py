@@ -41,6 +41,7 @@ class WorkerRuntime:
         udp_port: int | None,
         publish: Callable[[dict[str, Any]], None] | None = None,
         handoff: socket.socket | None = None,
+        standard_ports: dict[str, int] | None = None,
     ) -> None:
         self.config = config
         self.worker_id = worker_id
@@ -49,6 +50,7 @@ class WorkerRuntime:
         self.ports: dict[str, int | None] = {"tcp": tcp_port, "udp": udp_port}
         self.publish = publish
         self.handoff = handoff  # the parent's connections arrive here; None: listen on tcp_port
+        self.standard_ports = standard_ports or {}  # shippers' ports (served like tcp_port)
         self.metrics = WorkerMetrics()
         self.listeners: list[listeners.Listener] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -74,7 +76,7 @@ class WorkerRuntime:
             max_frame_bytes=cfg.max_frame_bytes,
         )
         shared = listeners.ListenerContext(cfg, ctx, self.metrics, self.pipeline, self.ssl_context, self.ports,
-                                           self.handoff)  # fmt: skip
+                                           self.handoff, self.worker_id, self.standard_ports)  # fmt: skip
         self.listeners = listeners.build(shared)
         for listener in self.listeners:
             await listener.start()

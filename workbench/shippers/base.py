@@ -164,7 +164,7 @@ def timestamp_from_seconds(seconds: Any) -> dt.datetime | None:
 def attributes_of(pairs: Mapping[str, Any] | Sequence[tuple[str, Any]]) -> dict[str, str]:
     """String attributes (the entry's ``attributes`` are strings): strings as they are, anything
     else as compact JSON; None values left out."""
-    import msgspec  # noqa: PLC0415 - msgspec is loaded by every worker already
+    import msgspec
 
     items = pairs.items() if isinstance(pairs, Mapping) else pairs
     out: dict[str, str] = {}
