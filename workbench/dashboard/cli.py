@@ -4,7 +4,9 @@
 summary, log explorer). ``dashboard --live URL|RUN``: the live view of a running ingestor (its
 HTTP URL) or of the scenario writing the run folder RUN. Both can be served at once, at ``/``
 and ``/live``. Everything is served from this process (BokehJS and Panel's assets included):
-no network needed. Prints ``[READY] dashboard http://HOST:PORT/`` once it serves.
+no network needed. Prints ``[READY] dashboard http://HOST:PORT/`` once it serves; ``/healthz``
+answers ``{"/healthz": true}`` while the server runs. Behind a published port other than its own
+(Docker), ``BOKEH_ALLOW_WS_ORIGIN=host:port,...`` names the origins whose browsers may connect.
 """
 
 from __future__ import annotations
@@ -64,8 +66,9 @@ def run(args: argparse.Namespace) -> int:
         apps["/live" if args.results else "/"] = live_app(args.live, args.collector, args.interval_ms)
     port = args.port or _free_port(args.address)
     origins = [f"{args.address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"]
+    # liveness: Panel's handler at /healthz, the probe path of every service (Docker's healthcheck)
     server = pn.serve(apps, port=port, address=args.address, show=False, start=False, title="workbench",
-                      websocket_origin=origins)  # fmt: skip
+                      websocket_origin=origins, liveness="healthz")  # fmt: skip
     server.start()
     for path in apps:
         print(f"[READY] dashboard http://{args.address}:{port}{path}", flush=True)

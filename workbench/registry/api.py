@@ -4,6 +4,8 @@ Requests may use ``application/vnd.schemaregistry.v1+json``, ``application/vnd.s
 or ``application/json``; responses use the vnd type unless the client asked only for plain JSON.
 Every error is ``{"error_code": ..., "message": ...}`` with the Confluent codes; routes of features
 this registry does not have (associations, metadata, rules) answer 404 with that body, never 500.
+``/healthz`` (ours, not Confluent's) answers ``{"status": "ok"}`` once the store answers a read,
+without credentials even under ``--auth``: what the compose healthcheck probes.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ VND = "application/vnd.schemaregistry.v1+json"
 SERVICE_KEY = web.AppKey("registry_service", RegistryService)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _MODES = ("READWRITE", "READONLY", "READONLY_OVERRIDE", "IMPORT")
+# not a Confluent route (none clashes with it): the liveness probe every service of ours answers
+HEALTH_PATH = "/healthz"
 
 
 def _content_type(request: web.Request) -> str:
@@ -121,6 +125,8 @@ def auth_middleware(
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path == HEALTH_PATH:  # probes (Docker, Kubernetes) carry no credentials
+            return await handler(request)
         header = request.headers.get("Authorization", "")
         ok = False
         if header[:6].lower() == "basic ":
@@ -135,6 +141,14 @@ def auth_middleware(
         return await handler(request)
 
     return check
+
+
+# -- health --------------------------------------------------------------------------------------
+async def healthz(request: web.Request) -> web.Response:
+    """``{"status": "ok"}`` once the store answered a read: a probe of the whole request path."""
+    service = _service(request)
+    await service.run(service.store.effective_level, None)
+    return web.json_response({"status": "ok"})
 
 
 # -- subjects ------------------------------------------------------------------------------------
@@ -353,6 +367,7 @@ def build_app(service: RegistryService, *, auth: tuple[str, str] | None = None) 
     app.router.add_routes(
         [
             web.get("/", root),
+            web.get(HEALTH_PATH, healthz),
             web.get("/subjects", list_subjects),
             web.get(f"{s}/versions", list_versions),
             web.post(f"{s}/versions", register),
