@@ -89,6 +89,9 @@ def server_context(cert: Path, key: Path, client_ca: Path | None = None) -> ssl.
     # what we had not read yet (2 % of loggen's logs were lost so; tests/integration/test_ingest_service.py)
     ctx.options |= ssl.OP_NO_TICKET
     ctx.num_tickets = 0
+    # gRPC clients require ALPN h2 (OTLP/gRPC on the same port); clients that offer nothing,
+    # such as syslog senders, are unaffected
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
     try:
         ctx.load_cert_chain(str(cert), str(key))
     except (OSError, ssl.SSLError) as exc:

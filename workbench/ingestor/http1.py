@@ -75,6 +75,9 @@ class Shippers:
             self._codecs = [protocol_class(name)(self.default_service, self.worker_id) for name in PROTOCOLS]
         return self._codecs
 
+    def codec(self, name: str) -> ShipperCodec:
+        return next(c for c in self.codecs() if c.name == name)
+
     def route(self, method: str, path: str) -> tuple[ShipperCodec, str, dict[str, str]] | None:
         for codec in self.codecs():
             for route in codec.routes:
@@ -99,12 +102,12 @@ class HttpSetup:
                    config.max_inflated_bytes, config.auth_token)  # fmt: skip
 
 
-class _TooLarge(WorkbenchError):
+class TooLarge(WorkbenchError):
     """A body that inflates past its bound."""
 
 
 def inflate(body: bytes, encoding: str, limit: int) -> bytes:
-    """A body with its Content-Encoding undone, never more than ``limit`` bytes (``_TooLarge``);
+    """A body with its Content-Encoding undone, never more than ``limit`` bytes (``TooLarge``);
     ``ValueError`` for an encoding we do not know or bytes that do not decompress."""
     encoding = encoding.strip().lower()
     if encoding in ("", "identity"):
@@ -121,7 +124,7 @@ def inflate(body: bytes, encoding: str, limit: int) -> bytes:
                     raise ValueError(f"the {encoding} body does not decompress: {exc}") from None
                 continue
             if len(out) > limit or d.unconsumed_tail:
-                raise _TooLarge(f"the {encoding} body inflates to more than {limit} bytes")
+                raise TooLarge(f"the {encoding} body inflates to more than {limit} bytes")
             return out
     if encoding == "zstd":
         import zstandard
@@ -132,7 +135,7 @@ def inflate(body: bytes, encoding: str, limit: int) -> bytes:
         except zstandard.ZstdError as exc:
             raise ValueError(f"the zstd body does not decompress: {exc}") from None
         if len(out) > limit:
-            raise _TooLarge(f"the zstd body inflates to more than {limit} bytes")
+            raise TooLarge(f"the zstd body inflates to more than {limit} bytes")
         return out
     raise ValueError(f"unsupported Content-Encoding {encoding!r} (gzip, deflate, zstd or identity)")
 
@@ -240,7 +243,7 @@ class HttpConnection:
             body = inflate(
                 bytes(self._body), headers.get("content-encoding", ""), self.limits.max_inflated_bytes
             )
-        except _TooLarge as exc:
+        except TooLarge as exc:
             self.ctx.rejects.record(
                 [RecordError(0, TOO_LARGE, str(exc), b"")], codec.name, self.transport, self.peer
             )

@@ -115,8 +115,11 @@ class IngestProtocol(asyncio.Protocol):
                     self.ctx, self.http, self.kind, self.peer, self.host, self._reply, self.close
                 )
             elif kind == "h2":
-                self._broken("HTTP/2 (gRPC) is served on the OTLP/gRPC listener only")
-                return
+                from workbench.ingestor.grpc import GrpcConnection
+
+                session = self.session = GrpcConnection(
+                    self.ctx, self.http, self.kind, self.peer, self.host, self._reply, self.close
+                )
         before = session.pending_bytes()
         try:
             session.feed(data)
