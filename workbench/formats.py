@@ -59,7 +59,7 @@ FRAMINGS: tuple[str, ...] = get_args(Framing)
 
 # --- the shippers' protocols (HTTP family; ``workbench.shippers``) ------------------------------
 
-Protocol = Literal["otlp"]
+Protocol = Literal["otlp", "hec", "elasticsearch"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,8 @@ PROTOCOLS: dict[str, ProtocolSpec] = {
     spec.name: spec
     for spec in (
         ProtocolSpec("otlp", "workbench.shippers.otlp:OtlpCodec", "POST /v1/logs (and gRPC LogsService/Export)"),
+        ProtocolSpec("hec", "workbench.shippers.hec:HecCodec", "/services/collector/{event,raw,health,ack}"),
+        ProtocolSpec("elasticsearch", "workbench.shippers.elasticsearch:ElasticsearchCodec", "GET /, /_bulk, /{index}/_bulk"),
     )
 }  # fmt: skip
 
