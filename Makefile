@@ -7,7 +7,7 @@ UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed
 SPEEDUPS := $(VENV)/.speedups
 
-.PHONY: venv system-deps peers run test test-fast bench lint proto clean audit sanitize fuzz fuzz-long
+.PHONY: venv system-deps peers clients run test test-fast bench lint proto clean audit sanitize fuzz fuzz-long
 
 venv: $(STAMP) $(SPEEDUPS)
 
@@ -33,8 +33,15 @@ system-deps:
 ## the third-party receivers of scenarios/peers.yaml: rsyslog (apt) and syslog-ng with loggen (unpacked into peers/)
 peers: system-deps
 
+## the real Node.js clients the protocol tests drive (OpenTelemetry JS, winston-loki), from the lock file
+CLIENTS := tests/clients/node/node_modules/.package-lock.json
+clients: $(CLIENTS)
+$(CLIENTS): tests/clients/node/package.json tests/clients/node/package-lock.json
+	npm ci --prefix tests/clients/node --no-audit --no-fund --loglevel=error
+	touch $(CLIENTS)
+
 ## the whole test suite, slow end-to-end tests included
-test: system-deps venv
+test: system-deps venv clients
 	$(PY) -m ruff check workbench tests bench
 	$(PY) -m pytest -q
 	bash .ci/audit.sh $(PY)

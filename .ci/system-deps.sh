@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# System packages the tests drive for real: the zstd tool (checks our .zst files), clang (the
+# System packages the tests drive for real: Node.js and npm (the OpenTelemetry JS and Loki clients), the zstd tool (checks our .zst files), clang (the
 # sanitizer build that the fuzz targets run), Debian's
 # Chromium (dashboards and pages, through Playwright: never a downloaded browser), rsyslog and
 # syslog-ng (the third-party receivers of scenarios/peers.yaml; loggen, syslog-ng's load
@@ -19,6 +19,7 @@ command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)  # compiles workbench/spe
 command -v clang >/dev/null 2>&1 || need+=(clang libclang-rt-14-dev)  # the sanitizer build of workbench/speedups (tests/fuzz)
 command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-dejavu-core)
 command -v rsyslogd >/dev/null 2>&1 || need+=(rsyslog rsyslog-gnutls)
+command -v npm >/dev/null 2>&1 || need+=(nodejs npm)  # the Node.js clients of the protocol tests (tests/clients/node)
 [ -e /usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so ] || [ -e /usr/lib/aarch64-linux-gnu/rsyslog/lmnsd_gtls.so ] \
     || [[ " ${need[*]-} " == *" rsyslog-gnutls "* ]] || need+=(rsyslog-gnutls)
 for lib in "${SYSLOG_NG_LIBS[@]}"; do

@@ -346,3 +346,36 @@ def test_worker_processes_serve_the_standard_ports_the_parent_accepts_on(tmp_pat
     finally:
         assert proc.terminate() == 0
     assert_exactly_once(read_stored(tmp_path), {"w-otlp": 400, "w-hec": 400})
+
+
+NODE_CLIENTS = Path(__file__).resolve().parents[1] / "clients" / "node"
+
+
+def test_the_javascript_sdk_sends_otlp_json_over_tls(tmp_path: Path) -> None:
+    """The OpenTelemetry JavaScript logs exporter (npm, OTLP/JSON over HTTP) unchanged."""
+    import asyncio
+    import os
+    import subprocess
+
+    assert (NODE_CLIENTS / "node_modules").is_dir(), "run `make clients` (npm ci in tests/clients/node)"
+
+    async def main() -> None:
+        async with Ingestor(config(tmp_path, otlp_http_port=0, auth_token="js-token")) as ing:
+            url = f"https://{HOST}:{ing.standard_ports['otlp_http_port']}/v1/logs"
+            env = {**os.environ, "NODE_EXTRA_CA_CERTS": str(ing.cert_path)}
+            cmd = ["node", str(NODE_CLIENTS / "otlp_json_send.mjs"), url, "700", "js", "js-token"]
+            done = await asyncio.to_thread(
+                subprocess.run, cmd, capture_output=True, text=True, timeout=90, env=env
+            )
+            assert done.returncode == 0, done.stderr[-2000:]
+            assert json.loads(done.stdout.strip().splitlines()[-1]) == {"sent": 700, "failed": 0}
+            await wait_counts(ing, logs=700)
+        stored = read_stored(tmp_path)
+        assert_exactly_once(stored, {"js": 700})
+        rec = next(r for r in stored if r["seq"] == 9)
+        assert (rec["level"], rec["service"], rec["host"]) == ("WARN", "web-frontend", "node-host")
+        assert rec["message"] == "slow render 9" and rec["format"] == "otlp"
+        assert rec["attributes"]["route"] == "/p/2" and rec["attributes"]["big"] == str(2**40 + 9)
+        assert rec["attributes"]["otel.scope.name"] == "frontend-js"
+
+    run(main())
