@@ -34,6 +34,7 @@ import msgspec
 from workbench import model
 from workbench.codecs.base import ENCODING, INVALID, MALFORMED
 from workbench.codecs.timeparse import parse_iso
+from workbench.errors import CodecError
 from workbench.shippers.base import Decoded, HttpReply, HttpRequest, RecordError, Route, ShipperCodec
 from workbench.shippers.mapping import finish, pop_level, pop_text, short, validated
 
@@ -69,7 +70,7 @@ class BulkDecoded(Decoded):
     started: float = 0.0  # perf_counter when decoding began: the answer's ``took``
 
 
-class RequestError(Exception):
+class RequestError(CodecError):
     """A bulk body Elasticsearch refuses whole (400): its exception type and reason."""
 
     def __init__(self, kind: str, reason: str) -> None:
