@@ -59,7 +59,7 @@ FRAMINGS: tuple[str, ...] = get_args(Framing)
 
 # --- the shippers' protocols (HTTP family; ``workbench.shippers``) ------------------------------
 
-Protocol = Literal["otlp", "hec", "elasticsearch"]
+Protocol = Literal["otlp", "hec", "elasticsearch", "loki"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,7 @@ PROTOCOLS: dict[str, ProtocolSpec] = {
         ProtocolSpec("otlp", "workbench.shippers.otlp:OtlpCodec", "POST /v1/logs (and gRPC LogsService/Export)"),
         ProtocolSpec("hec", "workbench.shippers.hec:HecCodec", "/services/collector/{event,raw,health,ack}"),
         ProtocolSpec("elasticsearch", "workbench.shippers.elasticsearch:ElasticsearchCodec", "GET /, /_bulk, /{index}/_bulk"),
+        ProtocolSpec("loki", "workbench.shippers.loki:LokiCodec", "POST /loki/api/v1/push, GET /ready"),
     )
 }  # fmt: skip
 

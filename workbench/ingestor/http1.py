@@ -63,16 +63,19 @@ def sniff(head: bytes) -> str | None:
 class Shippers:
     """One worker's protocol codecs, built on first use, and the route table of them all."""
 
-    def __init__(self, default_service: str, worker_id: int) -> None:
+    def __init__(self, default_service: str, worker_id: int, max_inflated_bytes: int = 64 << 20) -> None:
         self.default_service = default_service
         self.worker_id = worker_id
+        self.max_inflated_bytes = max_inflated_bytes
         self._codecs: list[ShipperCodec] | None = None
 
     def codecs(self) -> list[ShipperCodec]:
         if self._codecs is None:
-            from workbench.formats import PROTOCOLS, protocol_class
+            from workbench.formats import PROTOCOLS, protocol_class  # light, but needed only here
 
             self._codecs = [protocol_class(name)(self.default_service, self.worker_id) for name in PROTOCOLS]
+            for codec in self._codecs:
+                codec.max_inflated_bytes = self.max_inflated_bytes
         return self._codecs
 
     def codec(self, name: str) -> ShipperCodec:
@@ -98,7 +101,7 @@ class HttpSetup:
 
     @classmethod
     def from_config(cls, config: Any, worker_id: int) -> HttpSetup:
-        return cls(Shippers(config.default_service, worker_id), config.max_request_bytes,
+        return cls(Shippers(config.default_service, worker_id, config.max_inflated_bytes), config.max_request_bytes,
                    config.max_inflated_bytes, config.auth_token)  # fmt: skip
 
 

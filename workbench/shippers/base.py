@@ -81,6 +81,9 @@ class ShipperCodec:
     name: str
     routes: tuple[Route, ...]
     auth_scheme = "Bearer"  # what precedes the token in Authorization ("Splunk" for HEC)
+    # the bound for what a codec decompresses itself (Loki's snappy blocks); the ingestor sets
+    # it from its ``max_inflated_bytes``, as it bounds Content-Encoding with it
+    max_inflated_bytes = 64 << 20
 
     def __init__(self, default_service: str = "raw", worker_id: int = 0) -> None:
         self.default_service = default_service
