@@ -93,7 +93,7 @@ def test_grpc_in_plain_text_on_the_universal_port_with_a_token_and_gzip(tmp_path
             results = await asyncio.to_thread(_sdk_send, target, 600, "gz", token="t0ken", gzip=True)
             assert results and set(results) == {"SUCCESS"}
             await wait_counts(ing, logs=600)
-            status, _ctype, text = await http_get(f"{ing.url}/metrics")
+            _status, _ctype, text = await http_get(f"{ing.url}/metrics")
             metrics = parse_prometheus(text)
             assert metric_total(metrics, "ingest_requests_total", protocol="otlp", status="grpc-16") >= 1
             assert metric_total(metrics, "ingest_requests_total", protocol="otlp", status="grpc-0") >= 3

@@ -28,6 +28,7 @@ from workbench.codecs.base import MALFORMED, TOO_LARGE, RecordError
 from workbench.ingestor.decoding import WorkerContext, make_batch
 from workbench.ingestor.http1 import HttpSetup, TooLarge, inflate
 from workbench.shippers.base import HttpReply
+from workbench.shippers.otlp import OtlpCodec
 
 log = logging.getLogger("workbench.ingestor")
 
@@ -127,6 +128,7 @@ class GrpcConnection:
                 self._malformed(stream_id, body, str(exc))
                 return
         codec = self.setup.shippers.codec("otlp")
+        assert isinstance(codec, OtlpCodec)
         decoded = codec.decode_protobuf(message, self.host)
         if isinstance(decoded, HttpReply):
             self._malformed(stream_id, body, "the message is not an ExportLogsServiceRequest")

@@ -8,7 +8,8 @@ protocol's, ``Bearer`` accepted by all), the body size on the wire (``max_reques
 inflated (``max_inflated_bytes``, for ``Content-Encoding`` gzip, deflate and zstd), then hands
 the body to the protocol's codec. Its entries go to the write pipeline as one batch, and the
 answer is sent only once that batch is written (or the batch is refused under ``--overflow drop``:
-then 503 and nothing was stored). Requests on one connection are answered in order, one at a
+then the protocol's busy answer, 503 or 429, and nothing was stored). A health or readiness route
+(``open_route``) needs no token. Requests on one connection are answered in order, one at a
 time; a pipelined next request waits in h11's buffer.
 
 Counted: ``ingest_requests_total{protocol,status}`` for every answer; records a codec rejects,
@@ -239,7 +240,7 @@ class HttpConnection:
         codec, action, params = found
         self.fmt = codec.name
         headers = _headers(request.headers)
-        if not self._authorised(codec, headers):
+        if not codec.open_route(action) and not self._authorised(codec, headers):
             self._answer(codec.unauthorized(_bare_request(request)))
             return
         try:
@@ -277,8 +278,7 @@ class HttpConnection:
         assert batch is not None  # with on_written it always is
         if not self.ctx.submit(batch):  # dropped under --overflow drop (counted): nothing was stored
             self._waiting = False
-            self._answer(HttpReply(503, b'{"error":"the ingestor is over its queue bound; retry"}',
-                                   headers=(("retry-after", "1"),)))  # fmt: skip
+            self._answer(codec.busy(req))
 
     def _written(self, reply: HttpReply) -> None:
         self._waiting = False

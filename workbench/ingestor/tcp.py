@@ -25,6 +25,7 @@ from workbench.ingestor.decoding import Session, WorkerContext
 from workbench.ingestor.pipeline import FlowControl
 
 if TYPE_CHECKING:
+    from workbench.ingestor.grpc import GrpcConnection
     from workbench.ingestor.listeners import ListenerContext
 
 log = logging.getLogger("workbench.ingestor")
@@ -66,7 +67,7 @@ class IngestProtocol(asyncio.Protocol):
         self.http = http
         self.kind = "tls" if tls else "tcp"
         self.transport: asyncio.Transport | None = None
-        self.session: Session | http1.HttpConnection | None = None
+        self.session: Session | http1.HttpConnection | GrpcConnection | None = None
         self._sniffed: bytes | None = b""  # the first bytes, until they tell the kind (then None)
         self.peer = "?"
         self.host = "?"

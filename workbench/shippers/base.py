@@ -99,6 +99,17 @@ class ShipperCodec:
         """The protocol's answer to a missing or wrong token (401)."""
         return HttpReply(401, b'{"error":"unauthorized"}')
 
+    def busy(self, request: HttpRequest) -> HttpReply:
+        """The protocol's answer when the queue cannot take the request (``--overflow drop``):
+        a status its clients retry, nothing of the request stored."""
+        return HttpReply(
+            503, b'{"error":"the ingestor is over its queue bound; retry"}', headers=(("retry-after", "1"),)
+        )
+
+    def open_route(self, action: str) -> bool:
+        """Whether an action is served without the token (a health check, as the real servers do)."""
+        return False
+
     def too_large(self, request: HttpRequest, detail: str) -> HttpReply:
         """The protocol's answer to a body over a size limit (413)."""
         return HttpReply(413, b'{"error":"' + detail.encode() + b'"}')

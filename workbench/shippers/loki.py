@@ -121,6 +121,9 @@ class LokiCodec(ShipperCodec):
     def too_large(self, request: HttpRequest, detail: str) -> HttpReply:
         return HttpReply(413, f"request too large: {detail}\n".encode(), TEXT)
 
+    def open_route(self, action: str) -> bool:
+        return action == "ready"  # Loki's readiness probe takes no token
+
     def busy(self, request: HttpRequest) -> HttpReply:
         """The answer when the ingestor cannot take the request now (429: Loki clients retry it)."""
         return HttpReply(429, b"the ingestor is over its queue bound; retry\n", TEXT, (("retry-after", "1"),))
