@@ -3,7 +3,7 @@
 and counted.
 
 Every test sends a known set of documents (``seq`` 0..n-1 and a ``client_id``) and checks each
-one stored exactly once with the fields mapped as ``docs/shippers/hec-elasticsearch-loki.md`` says.
+one stored exactly once with the fields mapped as ``docs/protocol.md`` says.
 """
 
 from __future__ import annotations

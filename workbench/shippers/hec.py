@@ -7,7 +7,7 @@ message, its other keys attributes; an object without one is the message as JSON
 (epoch seconds; absent: now), ``host``, and ``fields`` (attributes; ``level``/``severity``,
 ``service`` and ``seq``/``client_id`` fill the entry) map onto the entry; ``source``,
 ``sourcetype`` and ``index`` are attributes. A raw body is lines, each an entry, with its
-metadata from the query. ``docs/shippers/hec-elasticsearch-loki.md`` has the table.
+metadata from the query. ``docs/protocol.md`` has the table.
 
 Like Splunk, a request is read up to its first bad event: the events before it are stored, it and
 the rest are not, and the answer is a 400 naming it (``invalid-event-number``, 0-based). Each
