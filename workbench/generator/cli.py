@@ -36,6 +36,7 @@ from workbench.generator.config import (
     resolve,
     split,
 )
+from workbench.generator.protocols import PROTOCOL_NAMES
 
 if TYPE_CHECKING:
     from workbench.generator.blackhole import BlackholeConfig
@@ -64,6 +65,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     net.add_argument("--file-format", choices=("json", "csv", "text"), default="json", help="with --output")
     what = p.add_argument_group("what")
     what.add_argument("--format", choices=FORMATS, default="json", help="wire format (default json)")
+    what.add_argument("--protocol", choices=PROTOCOL_NAMES,
+                      help="a shipper's protocol instead of --format: HTTP/1.1 or gRPC requests of --batch "
+                           "records, each answer an ack")  # fmt: skip
+    what.add_argument("--auth-token", help="token the receiver asks for (the protocol's Authorization)")
     what.add_argument("--registry", metavar="URL", help="schema registry to take the log schemas from")
     what.add_argument("--replay", type=Path, metavar="FILE", help="replay the lines of a real log file")
     what.add_argument("--level-mix", help="level weights, default ERROR=5,WARN=10,INFO=70,DEBUG=15")
@@ -107,6 +112,7 @@ def config_from_args(args: argparse.Namespace) -> GeneratorConfig:
         "address": args.address, "tcp_port": args.tcp_port, "udp_port": args.udp_port, "transport": transport,
         "tls": not args.no_tls, "ca_file": args.ca, "insecure": args.insecure, "ack": args.ack, "header": not args.no_header,
         "output_file": args.output, "file_format": args.file_format, "format": args.format,
+        "protocol": args.protocol, "auth_token": args.auth_token,
         "registry_url": args.registry, "replay_file": args.replay, "seed": args.seed,
         "client_prefix": args.client_prefix, "pool_logs": args.pool_logs, "batch_size": args.batch,
         "interval_ms": args.interval, "rate_per_second": args.rate, "count": args.count, "clients": args.clients,
@@ -248,9 +254,12 @@ def merge_summaries(parts: list[dict[str, Any]], seed: int) -> dict[str, Any]:
     if not parts:
         raise ConfigError("no generator process wrote a summary")
     totals: dict[str, int] = {}
+    responses: dict[str, int] = {}
     for p in parts:
         for k, v in p["totals"].items():
             totals[k] = totals.get(k, 0) + v
+        for k, v in p.get("responses", {}).items():
+            responses[k] = responses.get(k, 0) + v
     duration = max(p["duration_seconds"] for p in parts)
     return {
         **{k: parts[0][k] for k in ("version", "format", "transport", "tls", "ack", "schema_source")},
@@ -262,6 +271,8 @@ def merge_summaries(parts: list[dict[str, Any]], seed: int) -> dict[str, Any]:
         "logs_per_second": round(totals.get("sent_logs_total", 0) / max(duration, 1e-9), 1),
         "mb_per_second": round(totals.get("sent_bytes_total", 0) / max(duration, 1e-9) / 1e6, 3),
         "stopped_by": ",".join(sorted({p["stopped_by"] for p in parts})),
+        "protocol": parts[0].get("protocol"),
+        "responses": dict(sorted(responses.items())),
         "totals": totals,
         "clients": [c for p in parts for c in p["clients"]],
     }

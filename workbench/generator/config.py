@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workbench.errors import ConfigError
 from workbench.formats import UDP_FORMATS, Format
+from workbench.generator.protocols import GeneratorProtocol
 from workbench.units import parse_seconds  # re-exported: the CLI and tests take it from here
 
 FILE_FORMATS = ("json", "csv", "text")
@@ -62,6 +63,11 @@ class GeneratorConfig(_Frozen):
     header: bool = True  # False: no LOGWB/1 line, for third-party receivers (syslog over TCP/TLS)
     output_file: Path | None = None
     file_format: Literal["json", "csv", "text"] = "json"
+    # a shipper's protocol (HTTP/1.1 or gRPC requests over TCP/TLS, each answer an ack) instead of
+    # our stream ``format``; ``batch_size`` records per request
+    protocol: GeneratorProtocol | None = None
+    auth_token: str | None = None  # sent as the protocol's Authorization (Bearer, Splunk, ApiKey)
+    request_timeout_seconds: float = Field(30.0, gt=0)  # a request's answer, before it is retried
     # what
     format: Format = "json"
     registry_url: str | None = None
@@ -104,6 +110,10 @@ class GeneratorConfig(_Frozen):
             raise ValueError("ack mode needs TCP (acknowledgements come back on the connection)")
         if self.transport == "file" and self.output_file is None:
             raise ValueError("transport 'file' needs output_file")
+        if self.protocol is not None and self.transport != "tcp":
+            raise ValueError(f"protocol {self.protocol} runs over TCP/TLS, not {self.transport}")
+        if self.protocol is not None and self.ack:
+            raise ValueError(f"protocol {self.protocol}: every answer is an ack already (no ack mode)")
         if self.ca_file is not None and self.insecure:
             raise ValueError("give either a CA file or insecure, not both")
         unknown = set(self.level_mix) - {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"}

@@ -92,6 +92,7 @@ class Generator:
         self.pool: Pool | None = None
         self.schema_source = "bundled"
         self.client_ids: list[str] = []
+        self.responses: dict[str, int] = {}  # protocols: answers per status
 
     def effective_config(self) -> dict[str, Any]:
         """Its settings as it runs (with the seed and client prefix it chose in place of None)."""
@@ -124,6 +125,10 @@ class Generator:
         self._schema_id = {"avro": schemas.avro_id, "json": schemas.json_id, "proto": schemas.proto_id}.get(
             fmt
         )
+        if cfg.protocol is not None:
+            self.pool = self._request_pool(entries)
+            self.stats.clients = [ClientStats(cid) for cid in self.client_ids]
+            return
         self.pool = Pool(
             fmt, entries, cfg.batch_size, len(self.client_ids[0]),
             length_framed=cfg.transport == "tcp" and (fmt in ("proto", "avro") or cfg.ack),
@@ -132,6 +137,18 @@ class Generator:
             avro_schema_id=schemas.avro_id or 0,
         )  # fmt: skip
         self.stats.clients = [ClientStats(cid) for cid in self.client_ids]
+
+    def _request_pool(self, entries: list[Any]) -> Pool:
+        """Whole requests of the protocol; the HTTP head names the first receiver (``Host``)."""
+        from workbench.generator.protocols import SPECS
+        from workbench.generator.requestpool import RequestPool, grpc_prefix, http_head
+
+        cfg = self.config
+        assert cfg.protocol is not None
+        spec = SPECS[cfg.protocol]
+        address, port = cfg.endpoint(0)
+        head = grpc_prefix if spec.grpc else http_head(spec, address, port, cfg.auth_token)
+        return RequestPool(cfg.protocol, entries, cfg.batch_size, len(self.client_ids[0]), head)
 
     def _header(self, client_id: str) -> bytes:
         cfg = self.config
@@ -147,13 +164,16 @@ class Generator:
         return wire.make_header(cfg.format, framing=framing, schema_id=self._schema_id, ack=cfg.ack,
                                 client=client_id).encode()  # fmt: skip
 
-    def _ssl(self) -> Any:
+    def _ssl(self, protocol: str | None = None) -> Any:
         cfg = self.config
         if cfg.transport != "tcp" or not cfg.tls:
             return None
         if cfg.ca_file is not None and not cfg.ca_file.is_file():
             raise ConfigError(f"CA file {cfg.ca_file} not found (give --ca PATH, or --insecure)")
-        return tls.client_context(cfg.ca_file, cfg.insecure)
+        ctx = tls.client_context(cfg.ca_file, cfg.insecure)
+        if protocol is not None:  # gRPC needs h2 by ALPN; HTTP/1.1 must not be offered h2
+            ctx.set_alpn_protocols(["h2"] if protocol == "otlp-grpc" else ["http/1.1"])
+        return ctx
 
     # --- the run --------------------------------------------------------------------------------
     async def run(self) -> Summary:
@@ -164,7 +184,12 @@ class Generator:
         ssl_ctx = self._ssl()
         senders: list[Any] = []
         for i, cs in enumerate(self.stats.clients):
-            if cfg.transport == "tcp":
+            if cfg.protocol is not None:
+                from workbench.generator.http import RequestSender
+
+                senders.append(RequestSender(cfg, cs, self.stats.totals, self.responses, self._ssl(cfg.protocol),
+                                             cfg.endpoint(i)))  # fmt: skip
+            elif cfg.transport == "tcp":
                 senders.append(TcpSender(cfg, cs, self.stats.totals, self._header(cs.client_id), ssl_ctx,
                                          cfg.endpoint(i)))  # fmt: skip
             elif cfg.transport == "udp":
@@ -202,12 +227,12 @@ class Generator:
         elapsed = max(self.stats.elapsed(), 1e-9)
         t = self.stats.totals
         return Summary(
-            seed=self.seed, format=cfg.file_format if cfg.transport == "file" else cfg.format,
+            seed=self.seed, format=cfg.file_format if cfg.transport == "file" else (cfg.protocol or cfg.format),
             transport=cfg.transport if cfg.transport != "tcp" else ("tls" if cfg.tls else "tcp"),
-            tls=cfg.transport == "tcp" and cfg.tls, ack=cfg.ack, duration_seconds=elapsed,
+            tls=cfg.transport == "tcp" and cfg.tls, ack=cfg.ack or cfg.protocol is not None, duration_seconds=elapsed,
             logs_per_second=t.sent_logs_total / elapsed, mb_per_second=t.sent_bytes_total / elapsed / 1e6,
             totals=t, clients=self.stats.clients, stopped_by=self.stopped_by, schema_source=self.schema_source,
-            cpu_seconds=self.stats.cpu_seconds(),
+            cpu_seconds=self.stats.cpu_seconds(), protocol=cfg.protocol, responses=dict(self.responses),
         )  # fmt: skip
 
     async def _stats_loop(self) -> None:

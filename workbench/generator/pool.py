@@ -106,7 +106,7 @@ class ClientBuffer:
 class Layout:
     """How the replayed fields are written in a format: the kinds of the three slots."""
 
-    ts_kind: str  # iso | micros | varint | zigzag
+    ts_kind: str  # iso | micros | varint | zigzag; request pools: fixed64-ns | nanos | epoch-us
     seq_kind: str  # digits-space | digits-zero | varint | zigzag
 
 
@@ -270,8 +270,9 @@ class Pool:
             int(self.batch_bytes[first_batch]) : int(self.batch_bytes[first_batch + n_batches])
         ].tobytes()
 
-    def cut_batch(self, rendered: bytes, batch: int, n: int) -> bytes:
-        """A rendered batch reduced to its first ``n`` records (frame header and avro count rebuilt)."""
+    def cut_batch(self, rendered: bytes, batch: int, n: int, first_seq: int = 0) -> bytes:
+        """A rendered batch reduced to its first ``n`` records (frame header and avro count rebuilt;
+        ``first_seq``, its first record's seq, is for pools that encode the batch again)."""
         sizes = self.record_sizes_of(batch)
         prefix = LENGTH.size if self.length_framed else 0
         head = len(self._batch_head(len(sizes)))
@@ -332,6 +333,12 @@ class Pool:
             text = iso_bytes(ts_us)
         elif kind == "micros":
             text = b"%016d" % ts_us
+        elif kind == "fixed64-ns":  # OTLP time_unix_nano
+            text = (ts_us * 1000).to_bytes(8, "little")
+        elif kind == "nanos":  # OTLP/JSON, Loki: 19 digits of nanoseconds
+            text = b"%019d" % (ts_us * 1000)
+        elif kind == "epoch-us":  # HEC: epoch seconds with 6 decimals
+            text = b"%d.%06d" % divmod(ts_us, 1_000_000)
         else:
             text = padded_varint(ts_us if kind == "varint" else zigzag(ts_us), TS_VARINT_BYTES)
         return np.frombuffer(text, dtype=np.uint8)
@@ -403,7 +410,7 @@ def render_chunk(pool: Pool, buf: ClientBuffer, first_batch: int, n_batches: int
         seq += n
     if last_logs is not None and last_logs < frames[-1][2]:
         start, end, n, fseq = frames.pop()
-        cut = pool.cut_batch(data[start:end], first_batch + n_batches - 1, last_logs)
+        cut = pool.cut_batch(data[start:end], first_batch + n_batches - 1, last_logs, fseq)
         data = data[:start] + cut
         frames.append((start, start + len(cut), last_logs, fseq))
     logs = sum(f[2] for f in frames)

@@ -12,6 +12,9 @@ Metric names (also the keys of the summary JSON ``totals``), counted per batch, 
   again on a new connection;
 * ``acked_logs_total`` - ack mode: logs whose frame the receiver acknowledged;
 * ``oversize_records_total`` - UDP: records larger than one datagram (dropped, counted);
+* ``requests_total`` - protocols: answers received (every status, retried ones too); the
+  summary's ``responses`` counts them per status (``http-200``, ``http-401``, ``grpc-16``, ...);
+  a protocol's ``acked_logs_total`` are the logs of success answers;
 * ``udp_datagrams_total``; ``schema_failures_total`` and ``validated_total`` - pool records
   checked against the log schema before the clock starts (failures are left out of the pool).
 """
@@ -24,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-SUMMARY_VERSION = 1  # 1: first version
+SUMMARY_VERSION = 2  # 1: first version; 2: protocol, responses, totals.requests_total
 
 
 @dataclass(slots=True)
@@ -62,6 +65,7 @@ class Totals:
     acked_logs_total: int = 0
     oversize_records_total: int = 0
     udp_datagrams_total: int = 0
+    requests_total: int = 0
     schema_failures_total: int = 0
     validated_total: int = 0
 
@@ -129,6 +133,8 @@ class Summary:
     stopped_by: str
     schema_source: str
     cpu_seconds: float = 0.0
+    protocol: str | None = None
+    responses: dict[str, int] = field(default_factory=dict)
     version: int = SUMMARY_VERSION
 
     def as_dict(self) -> dict[str, Any]:
@@ -145,6 +151,8 @@ class Summary:
             "mb_per_second": round(self.mb_per_second, 3),
             "stopped_by": self.stopped_by,
             "schema_source": self.schema_source,
+            "protocol": self.protocol,
+            "responses": dict(sorted(self.responses.items())),
             "totals": asdict(self.totals),
             "clients": [c.as_dict() for c in self.clients],
         }
