@@ -20,6 +20,8 @@ command -v clang >/dev/null 2>&1 || need+=(clang libclang-rt-14-dev)  # the sani
 command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-dejavu-core)
 command -v rsyslogd >/dev/null 2>&1 || need+=(rsyslog rsyslog-gnutls)
 command -v npm >/dev/null 2>&1 || need+=(nodejs npm)  # the Node.js clients of the protocol tests (tests/clients/node)
+command -v dockerd >/dev/null 2>&1 || need+=(docker.io)  # Docker's logging drivers as real senders (tests/docker_engine.py starts dockerd)
+[ -x /bin/busybox ] || need+=(busybox-static)  # the one-file image those containers run
 [ -e /usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so ] || [ -e /usr/lib/aarch64-linux-gnu/rsyslog/lmnsd_gtls.so ] \
     || [[ " ${need[*]-} " == *" rsyslog-gnutls "* ]] || need+=(rsyslog-gnutls)
 for lib in "${SYSLOG_NG_LIBS[@]}"; do

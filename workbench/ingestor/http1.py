@@ -82,6 +82,10 @@ class Shippers:
     def codec(self, name: str) -> ShipperCodec:
         return next(c for c in self.codecs() if c.name == name)
 
+    def methods(self, path: str) -> set[str]:
+        """The methods some route serves at a path."""
+        return {r.method for c in self.codecs() for r in c.routes if r.match(r.method, path) is not None}
+
     def route(self, method: str, path: str) -> tuple[ShipperCodec, str, dict[str, str]] | None:
         for codec in self.codecs():
             for route in codec.routes:
@@ -230,6 +234,9 @@ class HttpConnection:
         method = request.method.decode("ascii", "replace").upper()
         target = request.target.decode("latin-1")
         path, _, query = target.partition("?")
+        if method == "OPTIONS":  # what a path allows (Docker's splunk driver checks the URL so)
+            self._options(path)
+            return
         found = self.shippers.route(method, path)
         if found is None:
             self.fmt = "http"
@@ -279,6 +286,14 @@ class HttpConnection:
         if not self.ctx.submit(batch):  # dropped under --overflow drop (counted): nothing was stored
             self._waiting = False
             self._answer(codec.busy(req))
+
+    def _options(self, path: str) -> None:
+        allowed = sorted(self.shippers.methods(path))
+        self.fmt = "http"
+        if not allowed:
+            self._answer(HttpReply(404, b'{"error":"no such endpoint: ' + _json_safe(path) + b'"}'))
+            return
+        self._answer(HttpReply(200, b"", headers=(("allow", ", ".join([*allowed, "OPTIONS"])),)))
 
     def _written(self, reply: HttpReply) -> None:
         self._waiting = False

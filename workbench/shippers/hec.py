@@ -3,7 +3,9 @@
 
 An event body is JSON event objects one after another (whitespace between them or none). The
 ``event`` (a string, or an object whose ``message``/``msg``/``log``/``line`` string is the
-message, its other keys attributes; an object without one is the message as JSON), ``time``
+message, its other keys attributes; an object without one is the message as JSON; a ``line``
+that is itself an object, as Docker's splunk driver sends with ``splunk-format=json``, has its
+keys read as the event's), ``time``
 (epoch seconds; absent: now), ``host``, and ``fields`` (attributes; ``level``/``severity``,
 ``service`` and ``seq``/``client_id`` fill the entry) map onto the entry; ``source``,
 ``sourcetype`` and ``index`` are attributes. A raw body is lines, each an entry, with its
@@ -214,6 +216,10 @@ class HecCodec(ShipperCodec):
             message = body
         elif isinstance(body, dict):
             pairs = dict(body)
+            line = pairs.get("line")
+            if isinstance(line, dict):  # Docker's splunk driver, splunk-format=json: the parsed line
+                del pairs["line"]
+                pairs.update(line)
             found = pop_text(pairs, MESSAGE_KEYS)
             if found is None:  # no message in it: the whole object is the message
                 message, pairs = msgspec.json.encode(body).decode(), {}
