@@ -69,3 +69,30 @@ def test_plain_tcp_and_the_duration_stop(tmp_path: Path) -> None:
     assert summary["stopped_by"] == "duration" and t["sent_logs_total"] > 0
     assert t["sent_logs_total"] == t["acked_logs_total"] and t["failed_logs_total"] == 0
     assert_exactly_once(read_stored(tmp_path), {c["client_id"]: c["sent_logs"] for c in summary["clients"]})
+
+
+def test_a_slice_of_the_shippers_scenario_accounts_for_every_log(tmp_path: Path) -> None:
+    """Two cells of ``scenarios/shippers.yaml`` (a shipper protocol and the proto baseline), short."""
+    from workbench.scenario.model import expand, load_scenario, parse_scenario
+    from workbench.scenario.runner import run_scenario
+
+    full = load_scenario(Path(__file__).parents[2] / "scenarios" / "shippers.yaml")
+    assert len(expand(full)) == 8
+    data = full.model_dump(mode="json", exclude_none=True)
+    data.update(duration=1.5, warmup=0, placement={"type": "inprocess"}, registry={"enabled": False},
+                ingestor={**data["ingestor"], "workers": 0})  # fmt: skip
+    data["generators"][0].update(clients=2, rate=200_000)
+    data["matrix"] = {"protocol": ["otlp-grpc", {"protocol": "tcp", "format": "proto"}]}
+    import yaml
+
+    result = run_scenario(parse_scenario(yaml.safe_dump(data, sort_keys=False)), tmp_path, quiet=True)
+    rows = {r["cell"]: r for r in result.summary.to_dicts()}
+    assert set(rows) == {"protocol=otlp-grpc", "protocol=tcp-proto"}
+    for row in rows.values():
+        assert row["status"] == "ok" and row["sent"] > 0
+        assert row["stored"] == row["sent"] and row["lost"] == 0 and row["duplicated"] == 0
+    assert (
+        rows["protocol=otlp-grpc"]["format"] == "otlp-grpc"
+        and rows["protocol=tcp-proto"]["format"] == "proto"
+    )
+    assert rows["protocol=tcp-proto"]["ratio_to_baseline"] == 1.0

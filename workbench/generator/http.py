@@ -26,7 +26,7 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, WorkbenchError
 from workbench.generator.config import GeneratorConfig
 from workbench.generator.pool import Chunk
 from workbench.generator.protocols import SPECS, rejected_in
@@ -38,7 +38,7 @@ RETRY_GRPC = frozenset({14})  # UNAVAILABLE (the ingestor over its queue bound u
 MAX_HEAD_BYTES = 64 << 10
 
 
-class Refused(Exception):
+class Refused(WorkbenchError):
     """The receiver answered with a status that is not a success."""
 
     def __init__(self, label: str, retry: bool) -> None:

@@ -4,7 +4,8 @@ A scenario names the components (registry, ingestor, generator groups), how long
 and a ``matrix``: settings varied over lists, every combination run as one cell after another.
 Matrix keys are dotted paths into the scenario (``ingestor.workers``, ``generators.0.batch``);
 a bare key (``format``, ``protocol``, ``batch``, ``clients``, ``rate``, ``ack``) applies to every
-generator group. ``docs/scenario.md`` is the reference; ``docs/scenario.schema.json`` (exported
+generator group; a value that is a mapping sets several group settings at once (``protocol:
+[hec, {protocol: tcp, format: proto}]``). ``docs/scenario.md`` is the reference; ``docs/scenario.schema.json`` (exported
 by ``python -m workbench run --schema``) lets editors complete it.
 """
 
@@ -30,6 +31,7 @@ from pydantic import (
 
 from workbench.errors import ConfigError
 from workbench.formats import Format
+from workbench.generator.protocols import GeneratorProtocol
 from workbench.ingestor.config import Compression, OutputFormat, Overflow
 from workbench.units import parse_bytes, parse_seconds
 
@@ -46,6 +48,10 @@ GENERATOR_KEYS = (
     "processes",
     "burst",
 )
+
+
+# our stream formats over tcp or udp, or a shipper's protocol (``generator.protocols``)
+GroupProtocol = Literal["tcp", "udp"] | GeneratorProtocol
 
 
 class _Model(BaseModel):
@@ -90,7 +96,11 @@ class GeneratorGroup(_Model):
     )
     message_size: int = Field(256, ge=64, le=65536, description="loggen's message size in bytes (--size)")
     format: Format = "json"
-    protocol: Literal["tcp", "udp"] = "tcp"
+    protocol: GroupProtocol = Field(
+        "tcp",
+        description="tcp or udp (our stream format), or a shipper's protocol over TCP/TLS (format is then unused; "
+        "batch is records per request, each answer an ack)",
+    )
     clients: int = Field(1, ge=1)
     processes: int = Field(1, ge=1, description="generator processes (subprocess placement)")
     batch: int = Field(100, ge=1)
@@ -100,6 +110,14 @@ class GeneratorGroup(_Model):
     burst: str | None = Field(None, description="e.g. 5x,2s,10s: x5 for 2 s every 10 s")
     ack: bool = False
     level_mix: dict[str, float] | None = None
+
+    @model_validator(mode="after")
+    def _protocol_fits(self) -> GeneratorGroup:
+        if self.protocol not in ("tcp", "udp") and (self.ack or self.tool != "workbench"):
+            raise ValueError(
+                f"protocol {self.protocol}: sent by our generator, without ack (each answer is one)"
+            )
+        return self
 
 
 class CollectorGroup(_Model):
@@ -309,6 +327,8 @@ def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
 
 
 def _label(value: Any) -> str:
+    if isinstance(value, dict):  # {protocol: tcp, format: proto} -> tcp-proto
+        return "-".join(_label(v) for v in value.values())
     return str(value).replace(" ", "").replace("/", "-")
 
 
@@ -327,7 +347,10 @@ def expand(scenario: Scenario) -> list[Cell]:
                 _set_path(data, key, value)
             else:
                 for group in data["generators"]:
-                    group[key] = value
+                    if isinstance(value, dict):  # several settings of the group at once
+                        group.update(value)
+                    else:
+                        group[key] = value
         try:
             cell_scenario = Scenario.model_validate(data)
         except ValidationError as exc:

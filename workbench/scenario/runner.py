@@ -60,6 +60,7 @@ def generator_config(group: GeneratorGroup, handles: list[IngestorHandle], scena
     client n to receiver n mod k), trusting ``ca_path`` (every receiver's cert)."""
     first = handles[0]
     udp = group.protocol == "udp"
+    shipper = group.protocol not in ("tcp", "udp")
     if udp and any(h.udp_port is None for h in handles):
         raise ComponentFailed("a UDP generator group needs the ingestor's UDP port")
     fields: dict[str, Any] = {
@@ -68,6 +69,8 @@ def generator_config(group: GeneratorGroup, handles: list[IngestorHandle], scena
         "client_prefix": prefix, "interval_ms": group.interval_ms, "rate_per_second": group.rate, "ack": group.ack,
         "header": header,
     }  # fmt: skip
+    if shipper:
+        fields["protocol"] = group.protocol
     if udp:
         fields["udp_port"] = first.udp_port
     else:
