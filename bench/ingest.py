@@ -2,6 +2,7 @@
 the limits of its building blocks measured in the same run.
 
     python bench/ingest.py [--seconds 8] [--workers 1,2] [--senders 2] [--formats json,proto,avro,syslog,raw]
+                           [--protocols otlp-http,otlp-grpc,otlp-json,hec,elasticsearch,loki]
 
 Senders are separate processes replaying one pre-encoded buffer (about 1 MB of 100-byte-ish logs)
 over TLS as fast as the ingestor takes it; every log is counted in the output files after a
@@ -15,6 +16,12 @@ core: framing, decoding, validation and the stored form, without TLS or the writ
 log, decode records/s times the workers (where the cores allow), and zstd MB/s times the workers
 over the stored bytes per log; "of ceiling" says how close the ingestor gets. With more than
 one ``--workers`` value the scaling table gives stored logs/s per worker count.
+
+``--protocols`` adds the shippers' protocols: each is sent by ``--senders`` generator processes
+(``python -m workbench generate --protocol P``, 2 keep-alive clients each, 1,000-record requests
+from a pre-encoded request pool, each answer an ack) into the same ingestor setup, and printed
+with its stored logs/s against our ``proto`` stream in the same run (``proto`` is added to
+``--formats`` when missing).
 """
 
 from __future__ import annotations
@@ -219,14 +226,61 @@ def zstd_ceiling(seconds: float, level: int = 1) -> float:
     return _per_second(lambda: cctx.compress(data), len(data), seconds) / 1e6
 
 
+async def run_protocol(
+    protocol: str, seconds: float, workers: int, senders: int, tmp: Path
+) -> dict[str, float]:
+    """Stored logs/s of a shipper protocol sent by our generator (steady state, as ``run_format``)."""
+    import json
+    import subprocess
+
+    data_dir = tmp / protocol
+    cfg = IngestorConfig(data_dir=data_dir, tcp_port=0, udp_port=None, http_port=None, workers=workers,
+                         stats_line=False, compression_level=1)  # fmt: skip
+    ing = Ingestor(cfg)
+    await ing.start()
+
+    def command(i: int) -> list[str]:
+        return [sys.executable, "-m", "workbench", "generate", "--protocol", protocol, "--tcp-port",
+                str(ing.tcp_port), "--ca", str(ing.cert_path), "--duration", f"{seconds}s", "--clients", "2",
+                "--batch", "1000", "--interval", "0", "--stats-interval", "0", "--client-prefix", f"b{i}",
+                "--summary-json", str(tmp / f"{protocol}-{i}.json")]  # fmt: skip
+
+    procs = [subprocess.Popen(command(i), stdout=subprocess.DEVNULL) for i in range(senders)]
+    samples: list[tuple[float, float]] = []
+    deadline = time.monotonic() + seconds + 60
+    while all(p.poll() is None for p in procs) and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        samples.append((time.perf_counter(), ing.snapshot()["totals"]["logs"]))
+    for p in procs:
+        p.wait(timeout=max(1.0, deadline - time.monotonic()))
+    await ing.stop()
+    stored = count_stored(data_dir)
+    summaries = [json.loads((tmp / f"{protocol}-{i}.json").read_text()) for i in range(senders)]
+    acked = sum(s["totals"]["acked_logs_total"] for s in summaries)
+    failed = sum(s["totals"]["failed_logs_total"] for s in summaries)
+    busy = [s for s in samples if s[1] > 0]
+    steady = [s for s in busy if s[0] >= busy[0][0] + 1.0] if busy else []
+    rate = (
+        (steady[-1][1] - steady[0][1]) / (steady[-1][0] - steady[0][0]) if len(steady) >= 2 else float("nan")
+    )
+    return {"sent": acked, "failed": failed, "stored": stored, "logs_per_sec": rate}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--workers", default="1,2", help="comma-separated worker counts (scaling table)")
     ap.add_argument("--senders", type=int, default=2)
     ap.add_argument("--formats", default="json,proto,avro,syslog,raw")
+    ap.add_argument(
+        "--protocols", default="", help="shippers' protocols to add, e.g. otlp-http,otlp-grpc,hec"
+    )
     args = ap.parse_args()
     formats = args.formats.split(",")
+    protocols = [p for p in args.protocols.split(",") if p]
+    if protocols and "proto" not in formats:
+        formats.append("proto")
+    prows: dict[str, dict[str, float]] = {}
     worker_counts = [int(w) for w in args.workers.split(",")]
     cores = os.cpu_count() or 1
     rows: dict[tuple[str, int], dict[str, float]] = {}
@@ -243,6 +297,13 @@ def main() -> None:
                 rows[fmt, workers] = asyncio.run(
                     run_format(fmt, args.seconds, workers, args.senders, Path(tmp) / f"w{workers}")
                 )
+        for protocol in protocols:
+            top = max(worker_counts)
+            print(f"... {protocol}: {args.senders} generator processes for {args.seconds:.0f}s into {top} workers",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            prows[protocol] = asyncio.run(
+                run_protocol(protocol, args.seconds, top, args.senders, Path(tmp) / "p")
+            )
     print(
         f"building blocks on this machine ({cores} cores, {ssl.OPENSSL_VERSION}, Python {sys.version.split()[0]}):"
     )
@@ -266,6 +327,17 @@ def main() -> None:
         ratio = f"{r['logs_per_sec'] / base:.2f}" if base else "-"
         print(f"{fmt:<8} {r['logs_per_sec']:>14,.0f} {r['sent'] - r['stored']:>6,} {ratio:>8} {wire_bytes:>10.0f} "
               f"{per_core:>18,.0f} {limits[which]:>15,.0f} {which:>9} {r['logs_per_sec'] / limits[which]:>10.0%}")  # fmt: skip
+    if protocols:
+        proto_rate = rows[("proto", top)]["logs_per_sec"]
+        print(f"\nshippers' protocols, {top} worker(s), {args.senders} generator processes x 2 clients, "
+              "1,000-record requests over TLS:")  # fmt: skip
+        print(
+            f"{'protocol':<14} {'stored logs/s':>14} {'acked':>10} {'stored':>10} {'failed':>7} {'vs proto':>9}"
+        )
+        for protocol in protocols:
+            r = prows[protocol]
+            print(f"{protocol:<14} {r['logs_per_sec']:>14,.0f} {r['sent']:>10,} {r['stored']:>10,} "
+                  f"{r['failed']:>7,} {r['logs_per_sec'] / proto_rate:>9.2f}")  # fmt: skip
     if len(worker_counts) > 1:
         print("\nscaling: stored logs/s by worker count (ratio to the first)")
         print(f"{'format':<8} " + " ".join(f"{f'{w} worker(s)':>14}" for w in worker_counts))
