@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
-import logging
 import ssl
 from pathlib import Path
 from typing import Any
@@ -31,43 +30,23 @@ from tests.integration.ingest_helpers import (
     run,
     wait_counts,
 )
+from tests.integration.otel_sdk import send_logs
 from workbench.ingestor.service import Ingestor
 
 
 def _sdk_send(endpoint: str, n: int, client: str, *, certificate: str | None = None, headers: dict[str, str] | None = None,
               compression: str | None = None) -> bool:  # fmt: skip
-    """n WARN logs through the SDK's LoggingHandler and OTLP/HTTP exporter; True when every batch
-    was exported (the exporter's own result: it retries transient errors, gives up on a 401)."""
+    """n WARN logs through the SDK and its OTLP/HTTP exporter; True when every batch was exported."""
     from opentelemetry.exporter.otlp.proto.http import Compression
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-    from opentelemetry.instrumentation.logging.handler import LoggingHandler
-    from opentelemetry.sdk._logs import LoggerProvider
-    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
-    from opentelemetry.sdk.resources import Resource
 
-    provider = LoggerProvider(resource=Resource.create({"service.name": "checkout", "host.name": "box-1",
-                                                        "deployment.environment": "test"}))  # fmt: skip
     exporter = OTLPLogExporter(
         endpoint=endpoint, certificate_file=certificate, headers=headers, timeout=10,
         compression=Compression.Gzip if compression == "gzip" else Compression.NoCompression,
     )  # fmt: skip
-    results: list[Any] = []
-    export = exporter.export
-    exporter.export = lambda batch: results.append(export(batch)) or results[-1]  # type: ignore[method-assign]
-    provider.add_log_record_processor(BatchLogRecordProcessor(exporter, max_export_batch_size=200))
-    logger = logging.getLogger(f"otlp-test-{client}")
-    logger.propagate = False
-    handler = LoggingHandler(level=logging.DEBUG, logger_provider=provider)
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        for i in range(n):
-            logger.warning("order %d paid", i, extra={"seq": i, "client_id": client, "order_id": f"o-{i}"})
-        assert provider.force_flush(20_000)
-        return bool(results) and all(r.name == "SUCCESS" for r in results)
-    finally:
-        logger.removeHandler(handler)
-        provider.shutdown()
+    resource = {"service.name": "checkout", "host.name": "box-1", "deployment.environment": "test"}
+    results = send_logs(exporter, n, client, resource, extra={"order_id": "o-{i}"})
+    return bool(results) and set(results) == {"SUCCESS"}
 
 
 def _post(port: int, path: str, body: bytes, headers: dict[str, str], tls: ssl.SSLContext | None = None) -> tuple[int, dict[str, str], bytes]:  # fmt: skip
@@ -124,7 +103,7 @@ def test_the_sdk_over_tls_on_the_standard_port_stores_every_log_mapped(
         assert rec["message"] == "order 7 paid" and rec["format"] == "otlp" and rec["transport"] == "tls"
         assert rec["attributes"]["order_id"] == "o-7"
         assert rec["attributes"]["deployment.environment"] == "test"
-        assert rec["attributes"]["otel.scope.name"] == "otlp-test-sdk-tls"
+        assert rec["attributes"]["otel.scope.name"] == "otel-sdk-sdk-tls"
         assert "seq" not in rec["attributes"] and "client_id" not in rec["attributes"]
 
     run(main())

@@ -25,18 +25,15 @@ from tests.integration.ingest_helpers import (
     run,
     wait_counts,
 )
+from tests.integration.otel_sdk import send_logs
 from workbench.ingestor.grpc import EXPORT
 from workbench.ingestor.service import Ingestor
 
 
 def _sdk_send(target: str, n: int, client: str, *, cert: str | None = None, token: str | None = None,
               gzip: bool = False) -> list[str]:  # fmt: skip
-    """n ERROR logs through the SDK's handler and OTLP/gRPC exporter; the exporter's results."""
+    """n ERROR logs through the SDK and its OTLP/gRPC exporter; the exporter's results."""
     from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-    from opentelemetry.instrumentation.logging.handler import LoggingHandler
-    from opentelemetry.sdk._logs import LoggerProvider
-    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
-    from opentelemetry.sdk.resources import Resource
 
     credentials = grpc.ssl_channel_credentials(root_certificates=Path(cert).read_bytes()) if cert else None
     exporter = OTLPLogExporter(
@@ -44,24 +41,10 @@ def _sdk_send(target: str, n: int, client: str, *, cert: str | None = None, toke
         headers={"authorization": f"Bearer {token}"} if token else None,
         compression=grpc.Compression.Gzip if gzip else None,
     )  # fmt: skip
-    results: list[Any] = []
-    export = exporter.export
-    exporter.export = lambda batch: results.append(export(batch)) or results[-1]  # type: ignore[method-assign]
-    provider = LoggerProvider(resource=Resource.create({"service.name": "payments", "host.name": "pod-3"}))
-    provider.add_log_record_processor(BatchLogRecordProcessor(exporter, max_export_batch_size=250))
-    logger = logging.getLogger(f"grpc-test-{client}")
-    logger.propagate = False
-    handler = LoggingHandler(level=logging.DEBUG, logger_provider=provider)
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        for i in range(n):
-            logger.error("charge %d declined", i, extra={"seq": i, "client_id": client})
-        assert provider.force_flush(30_000)
-        return [r.name for r in results]
-    finally:
-        logger.removeHandler(handler)
-        provider.shutdown()
+    resource = {"service.name": "payments", "host.name": "pod-3"}
+    return send_logs(
+        exporter, n, client, resource, level=logging.ERROR, message="charge %d declined", batch=250
+    )
 
 
 def test_the_sdk_over_tls_on_the_grpc_port_stores_every_log_mapped(tmp_path: Path) -> None:
