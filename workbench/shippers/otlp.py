@@ -6,8 +6,9 @@ Mapping (``docs/protocol.md`` has the table): a record's ``time_unix_nano`` (els
 ``observed_time_unix_nano``, else the time received) is the timestamp; ``severity_number`` the
 level (``severity_text`` when it is 0); the resource's ``service.name`` the service and
 ``host.name`` the host; the body the message (a string as it is, any other value as JSON); a
-16-byte ``trace_id`` the trace id in hex. Record attributes named ``seq``, ``client_id``,
-``user_id``/``user.id`` and ``session_id``/``session.id`` fill those fields; every other
+16-byte ``trace_id`` the trace id in hex. Record attributes named ``seq`` (an integer or
+digits; anything else stays an attribute), ``client_id``, ``user_id``/``user.id`` and
+``session_id``/``session.id`` fill those fields (``mapping.promote``, as for every protocol); every other
 attribute, the resource's other attributes, ``span_id``, the scope's name and version
 (``otel.scope.name``, ``otel.scope.version``) and a non-empty ``event_name`` go to
 ``attributes`` (strings as they are, other values as JSON).
@@ -38,13 +39,11 @@ from workbench.shippers.base import (
     attributes_of,
     level_from_severity,
     timestamp_from_nanos,
-    validate,
 )
+from workbench.shippers.mapping import json_raw, promote, validated
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
-_FIELDS = {"seq": "seq", "client_id": "client_id", "user_id": "user_id", "user.id": "user_id",
-           "session_id": "session_id", "session.id": "session_id"}  # fmt: skip
 _json = msgspec.json.Decoder()
 
 
@@ -208,22 +207,13 @@ class OtlpCodec(ShipperCodec):
             "level": level_from_severity(severity, severity_text),
             "service": _text(resource.get("service.name")) or self.default_service,
             "host": _text(resource.get("host.name")) or peer_host,
-            "message": body
-            if isinstance(body, str)
-            else ""
-            if body is None
-            else msgspec.json.encode(body).decode(),
+            "message": _text(body) or "",
         }
         extra: dict[str, Any] = {k: v for k, v in resource.items() if k not in ("service.name", "host.name")}
-        for key, value in attributes.items():
-            field = _FIELDS.get(key)
-            if field is None:
-                extra[key] = value
-            elif field == "seq":
-                rec["seq"] = value if isinstance(value, int) else _digits(value)
-            else:
-                rec[field] = _text(value)
-        if trace_id:
+        pairs = dict(attributes)
+        promote(rec, pairs)  # seq, client_id, user_id, session_id, trace_id (mapping.KNOWN_FIELDS)
+        extra.update(pairs)
+        if trace_id:  # the record's own trace id wins over an attribute of that name
             rec["trace_id"] = trace_id
         if span_id:
             extra["span_id"] = span_id
@@ -240,12 +230,7 @@ class OtlpCodec(ShipperCodec):
 
     def _validated(self, records: list[dict[str, Any]], errors: list[RecordError]) -> Decoded:
         indexes = [rec.pop("_index") for rec in records]
-        raws = lambda i: msgspec.json.encode(records[i], enc_hook=str)[:512]  # noqa: E731
-        decoded = validate(records, raws, indexes=indexes)
-        if errors:
-            decoded.errors.extend(errors)
-            decoded.errors.sort(key=lambda e: e.index)
-        return decoded
+        return validated(records, indexes, lambda i: json_raw(records[i]), errors)
 
     def response(self, decoded: Decoded, as_json: bool) -> bytes:
         rejected = len(decoded.errors)
@@ -272,12 +257,6 @@ def _text(value: Any) -> str | None:
     if value is None:
         return None
     return value if isinstance(value, str) else msgspec.json.encode(value).decode()
-
-
-def _digits(value: Any) -> Any:
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return value  # validation says why it is not a seq
 
 
 def _status(http_status: int, message: str, as_json: bool) -> HttpReply:
