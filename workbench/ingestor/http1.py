@@ -39,6 +39,7 @@ _METHODS = (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH")
 _REQUEST_LINE = re.compile(rb"(?:GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH) [^ \r\n]+ HTTP/1\.[01]\r?")
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _MAX_SNIFF = 8192
+LINGER_BYTES = 64 << 20  # of a refused body, read and dropped so the client sees its 413
 
 
 def sniff(head: bytes) -> str | None:
@@ -167,6 +168,7 @@ class HttpConnection:
         self._request: h11.Request | None = None
         self._body = bytearray()
         self._refused: HttpReply | None = None  # answered before the body is read (413)
+        self._discarded = 0  # bytes of a refused body read and dropped since
         self._waiting = False  # an answer is due once its batch is written
 
     def pending_bytes(self) -> int:
@@ -198,7 +200,15 @@ class HttpConnection:
                     self._body += event.data
                     if len(self._body) > self.limits.max_request_bytes:
                         self._refuse_large(f"request body over {self.limits.max_request_bytes} bytes")
+                else:
+                    self._discarded += len(event.data)
+                    if self._discarded > LINGER_BYTES:
+                        self.close()
+                        return
             elif isinstance(event, h11.EndOfMessage):
+                if self._refused is not None:  # the refused body is read to its end: now close
+                    self.close()
+                    return
                 self._complete()
             elif isinstance(event, h11.ConnectionClosed):
                 return
@@ -207,6 +217,7 @@ class HttpConnection:
         self._request = request
         self._body = bytearray()
         self._refused = None
+        self._discarded = 0
         length = _header(request.headers, b"content-length")
         if length.isdigit() and int(length) > self.limits.max_request_bytes:
             self._refuse_large(f"request body of {length} bytes is over {self.limits.max_request_bytes}")
@@ -214,7 +225,9 @@ class HttpConnection:
             self._send_raw(h11.InformationalResponse(status_code=100, headers=[]))
 
     def _refuse_large(self, detail: str) -> None:
-        """Answer 413 now (the rest of the body is not read; the connection closes after it)."""
+        """Answer 413 now; the rest of the body is read and dropped (up to ``LINGER_BYTES``), then
+        the connection closes: a client still writing its body when the answer comes would
+        otherwise see a reset instead of the 413."""
         assert self._request is not None
         target = self._request.target.decode("latin-1")
         found = self.shippers.route(self._request.method.decode("ascii", "replace"), target.split("?", 1)[0])
@@ -223,7 +236,7 @@ class HttpConnection:
         self.ctx.rejects.record([RecordError(0, TOO_LARGE, detail, b"")], self.fmt, self.transport, self.peer)
         reply = codec.too_large(_bare_request(self._request), detail) if codec else HttpReply(413, b"")
         self._refused = reply
-        self._answer(reply, close=True)
+        self._answer(reply, close=True, linger=True)
 
     def _complete(self) -> None:
         request = self._request
@@ -308,7 +321,7 @@ class HttpConnection:
         scheme, _, value = given.partition(" ")
         return value.strip() == token and scheme.lower() in (codec.auth_scheme.lower(), "bearer")
 
-    def _answer(self, reply: HttpReply, close: bool = False) -> None:
+    def _answer(self, reply: HttpReply, close: bool = False, linger: bool = False) -> None:
         request = self._request
         self.ctx.metrics.add("requests", 1, self.fmt, str(reply.status))
         headers = [(b"content-type", reply.content_type.encode()), (b"content-length", str(len(reply.body)).encode()),
@@ -326,6 +339,8 @@ class HttpConnection:
             log.warning("answering %s failed: %s", self.peer, exc)
             self.close()
             return
+        if linger:
+            return  # closed once the refused body has been read (``_pump``)
         if close or self.conn.our_state is h11.MUST_CLOSE or self.conn.their_state is not h11.DONE:
             self.close()
             return
