@@ -88,7 +88,11 @@ STANDARD_PORTS: dict[str, int] = {
     "hec_port": 8088,
     "elasticsearch_port": 9200,
     "loki_port": 3100,
+    "forward_port": 24224,  # Fluent Forward on TCP, and its UDP heartbeat on the same number
+    "gelf_port": 12201,  # GELF on TCP (NUL-delimited) and UDP (chunked, compressed) on the same number
 }
+# the standard ports that also take UDP (each worker binds them with SO_REUSEPORT): the listener kind
+UDP_STANDARD_PORTS: dict[str, str] = {"forward_port": "forward_heartbeat", "gelf_port": "gelf_udp"}
 
 
 def protocol_class(name: str) -> Any:
@@ -102,5 +106,5 @@ def codec_class(name: str) -> Any:
 
 
 __all__ = ["BINARY_FORMATS", "DEFAULT_FRAMING", "FORMATS", "FRAMINGS", "PROTOCOLS", "SPECS", "STANDARD_PORTS",
-           "UDP_FORMATS", "Format", "FormatSpec", "Framing", "Protocol", "ProtocolSpec", "codec_class",
+           "UDP_FORMATS", "UDP_STANDARD_PORTS", "Format", "FormatSpec", "Framing", "Protocol", "ProtocolSpec", "codec_class",
            "protocol_class"]  # fmt: skip

@@ -55,7 +55,7 @@ def worker_main() -> None:
         handoff = socket.socket(fileno=spec["handoff_fd"]) if spec.get("handoff_fd") is not None else None
         runtime = WorkerRuntime(config, worker_id, schemas, ssl_context_for(config), spec["tcp_port"],
                                 spec["udp_port"], publish=lambda snap: send("metrics", snap),
-                                handoff=handoff)  # fmt: skip
+                                handoff=handoff, standard_ports=spec.get("standard_ports"))  # fmt: skip
         await runtime.start()
         send("ready", None)
 

@@ -72,8 +72,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--max-frame-bytes", type=int, default=16 << 20)
     shippers = p.add_argument_group(
         "shippers' protocols",
-        "OTLP, Splunk HEC, Elasticsearch bulk and Loki are served on --tcp-port, told by a connection's "
-        "first bytes; these open their standard ports too (each serves every protocol; 0 = any free port)",
+        "OTLP, Splunk HEC, Elasticsearch bulk, Loki, Fluent Forward and GELF are served on --tcp-port, told by "
+        "a connection's first bytes; these open their standard ports too (each TCP port serves every "
+        "protocol; Forward's heartbeat and GELF also take UDP on theirs; 0 = any free port)",
     )
     for name, default in STANDARD_PORTS.items():
         flag = "--" + name.removesuffix("_port").replace("_", "-") + "-port"
@@ -81,6 +82,8 @@ def add_parser(subparsers: Any) -> None:
     shippers.add_argument("--standard-ports", action="store_true",
                           help="open every standard port not given: " + ", ".join(
                               f"{n.removesuffix('_port')} {d}" for n, d in STANDARD_PORTS.items()))  # fmt: skip
+    shippers.add_argument("--forward-shared-key", metavar="KEY",
+                          help="Forward clients must prove this key (HELO/PING/PONG) on --forward-port")  # fmt: skip
     shippers.add_argument("--auth-token", help="require this token (Bearer, or 'Splunk <token>' for HEC)")
     shippers.add_argument("--max-request", default="16MiB", help="an HTTP body as received (default 16MiB)")
     shippers.add_argument("--max-inflated", default="64MiB", help="an HTTP body decompressed (default 64MiB)")
@@ -121,6 +124,7 @@ def _from_flags(args: argparse.Namespace) -> Any:
             max_frame_bytes=args.max_frame_bytes,
             stats_line=not args.quiet,
             auth_token=args.auth_token,
+            forward_shared_key=args.forward_shared_key,
             max_request_bytes=parse_bytes(args.max_request),
             max_inflated_bytes=parse_bytes(args.max_inflated),
             **{

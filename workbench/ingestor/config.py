@@ -29,6 +29,15 @@ class IngestorConfig(BaseModel):
     hec_port: int | None = Field(None, ge=0, le=65535, description="Splunk HEC (8088); 0 picks one")
     elasticsearch_port: int | None = Field(None, ge=0, le=65535, description="Elasticsearch bulk (9200)")
     loki_port: int | None = Field(None, ge=0, le=65535, description="Loki push (3100); 0 picks one")
+    forward_port: int | None = Field(
+        None, ge=0, le=65535, description="Fluent Forward TCP + heartbeat UDP (24224)"
+    )
+    gelf_port: int | None = Field(
+        None, ge=0, le=65535, description="GELF on UDP and TCP (12201); 0 picks one"
+    )
+    forward_shared_key: str | None = Field(
+        None, min_length=1, description="Forward clients must prove it in the HELO/PING/PONG handshake"
+    )
     auth_token: str | None = Field(
         None,
         min_length=1,

@@ -39,15 +39,34 @@ _METHODS = (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH")
 _REQUEST_LINE = re.compile(rb"(?:GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH) [^ \r\n]+ HTTP/1\.[01]\r?")
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _MAX_SNIFF = 8192
+_MAX_GELF_SNIFF = 1 << 20  # a first GELF message may be long; JSON lines have their newline by then
+_MSGPACK_STR = frozenset([*range(0xA0, 0xC0), 0xD9, 0xDA, 0xDB])  # fixstr, str8, str16, str32
 LINGER_BYTES = 64 << 20  # of a refused body, read and dropped so the client sees its 413
 
 
 def sniff(head: bytes) -> str | None:
     """What a connection's first bytes are: "http1" (a request line), "h2" (the HTTP/2
-    preface), "stream" (anything else: our formats), or None while more bytes are needed.
+    preface), "forward" (a MessagePack array of 2–4 elements, a string first: Fluent Forward),
+    "gelf" (a JSON object ended by NUL: GELF over TCP), "stream" (anything else: our formats),
+    or None while more bytes are needed.
 
     A raw log line that merely starts with ``GET /path`` is a stream: an HTTP request line ends
-    with ``HTTP/1.x`` and its line end right after."""
+    with ``HTTP/1.x`` and its line end right after. Forward's first bytes (0x92–0x94, or 0xdc
+    0x00 0x02–0x04) never start UTF-8 text and none of our formats opens with them. A JSON line
+    cannot hold a raw NUL (JSON escapes control characters), so a ``{`` whose first record ends
+    with NUL before any newline is GELF, and one with a newline first is our JSON lines."""
+    first = head[:1]
+    if first and 0x92 <= first[0] <= 0x94:
+        return None if len(head) < 2 else "forward" if head[1] in _MSGPACK_STR else "stream"
+    if first == b"\xdc":
+        if len(head) < 4:
+            return None
+        return "forward" if head[1] == 0 and 2 <= head[2] <= 4 and head[3] in _MSGPACK_STR else "stream"
+    if first == b"{":
+        nul, nl = head.find(b"\0"), head.find(b"\n")
+        if nul >= 0 and (nl < 0 or nul < nl):
+            return "gelf"
+        return None if nl < 0 and len(head) < _MAX_GELF_SNIFF else "stream"
     if head.startswith(H2_PREFACE[: len(head)]):
         return "h2" if len(head) >= len(H2_PREFACE) else None
     if head[:1] not in b"GHPDO" or not head:

@@ -1,8 +1,9 @@
 """The registry of the ingestor's listeners: one module per kind, one entry in ``LISTENERS``.
 
 A listener is what a worker serves on one port: the universal TLS/TCP port for every format
-(``tcp.TcpListener``), UDP datagrams (``udp.UdpListener``), and the HTTP-family and stream
-protocols of the shippers to come. Each kind is a class with the shape ``Listener``, built by the
+(``tcp.TcpListener``, which also serves the shippers' TCP protocols), UDP datagrams
+(``udp.UdpListener``), and the shippers' UDP on their standard ports: Forward's heartbeat
+(``forward.HeartbeatListener``) and GELF datagrams (``gelf.GelfUdpListener``). Each kind is a class with the shape ``Listener``, built by the
 worker with a ``ListenerContext`` (what every listener of the worker shares) and started after
 the write pipeline; the worker stops them in one order: ``stop_accepting`` for all, wait while
 any is ``busy`` (up to ``drain_seconds``), then ``close`` each (partial records decoded, the last
@@ -63,6 +64,8 @@ LISTENERS: dict[str, ListenerSpec] = {
     for spec in (
         ListenerSpec("tcp", "workbench.ingestor.tcp:TcpListener", "tcp_port"),
         ListenerSpec("udp", "workbench.ingestor.udp:UdpListener", "udp_port"),
+        ListenerSpec("forward_heartbeat", "workbench.ingestor.forward:HeartbeatListener", "forward_port"),
+        ListenerSpec("gelf_udp", "workbench.ingestor.gelf:GelfUdpListener", "gelf_port"),
     )
 }
 

@@ -232,6 +232,7 @@ class Ingestor:
             "schemas": self.schemas.to_json(),
             "tcp_port": self.tcp_port,
             "udp_port": self.udp_port,
+            "standard_ports": self.standard_ports,
             "handoff_fd": handoff_fd,
         }
         assert process.stdin is not None

@@ -22,6 +22,8 @@ from workbench.codecs.base import FRAMING, RecordError
 from workbench.errors import FramingError
 from workbench.ingestor import dispatch, http1
 from workbench.ingestor.decoding import Session, WorkerContext
+from workbench.ingestor.forward import ForwardConnection, ForwardSetup
+from workbench.ingestor.gelf import GelfConnection, GelfSetup
 from workbench.ingestor.pipeline import FlowControl
 
 if TYPE_CHECKING:
@@ -57,17 +59,22 @@ class ServerState:
 
 class IngestProtocol(asyncio.Protocol):
     """One connection of the universal port: its first bytes say whether it is an HTTP/1.1
-    client (a shipper's protocol, ``http1``) or a stream of our formats (``Session``)."""
+    client (a shipper's protocol, ``http1``), HTTP/2 (gRPC), Fluent Forward, GELF, or a stream
+    of our formats (``Session``)."""
 
     def __init__(self, ctx: WorkerContext, state: ServerState, flow: FlowControl, tls: bool,
-                 http: http1.HttpSetup) -> None:  # fmt: skip
+                 http: http1.HttpSetup, forward: ForwardSetup, gelf: GelfSetup) -> None:  # fmt: skip
         self.ctx = ctx
         self.state = state
         self.flow = flow
         self.http = http
+        self.forward = forward
+        self.gelf = gelf
         self.kind = "tls" if tls else "tcp"
         self.transport: asyncio.Transport | None = None
-        self.session: Session | http1.HttpConnection | GrpcConnection | None = None
+        self.session: (
+            Session | http1.HttpConnection | GrpcConnection | ForwardConnection | GelfConnection | None
+        ) = None
         self._sniffed: bytes | None = b""  # the first bytes, until they tell the kind (then None)
         self.peer = "?"
         self.host = "?"
@@ -88,6 +95,16 @@ class IngestProtocol(asyncio.Protocol):
             transport.abort()
             return
         self.session = Session(self.ctx, self.kind, self.peer, host, self._reply)
+        sockname: Any = transport.get_extra_info("sockname")
+        if (
+            self.forward.shared_key is not None
+            and isinstance(sockname, tuple)
+            and sockname[1] == self.forward.port
+        ):
+            # the Forward handshake: on its own port the server speaks first (HELO)
+            self._sniffed = None
+            self.session = ForwardConnection(self.ctx, self.forward, self.kind, self.peer, host, self._reply,
+                                             self.close, handshake=True)  # fmt: skip
         self.state.connections.add(self)
         self.flow.transports.add(transport)
         if self.flow.paused:
@@ -115,6 +132,12 @@ class IngestProtocol(asyncio.Protocol):
                 session = self.session = http1.HttpConnection(
                     self.ctx, self.http, self.kind, self.peer, self.host, self._reply, self.close
                 )
+            elif kind == "forward":
+                session = self.session = ForwardConnection(
+                    self.ctx, self.forward, self.kind, self.peer, self.host, self._reply, self.close
+                )
+            elif kind == "gelf":
+                session = self.session = GelfConnection(self.ctx, self.gelf, self.kind, self.peer, self.host)
             elif kind == "h2":
                 from workbench.ingestor.grpc import GrpcConnection
 
@@ -177,7 +200,9 @@ class TcpListener:
         flow = shared.pipeline.flow
         self.standard_ports = dict(shared.standard_ports or {})
         http = http1.HttpSetup.from_config(cfg, shared.worker_id)
-        self._protocol = lambda: IngestProtocol(shared.ctx, self.state, flow, tls, http)
+        forward = ForwardSetup.from_config(cfg, self.standard_ports.get("forward_port"))
+        gelf = GelfSetup.from_config(cfg)
+        self._protocol = lambda: IngestProtocol(shared.ctx, self.state, flow, tls, http, forward, gelf)
         self._servers: list[asyncio.AbstractServer] = []
         self._connecting: set[asyncio.Task[None]] = set()
 

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from workbench.formats import UDP_STANDARD_PORTS
 from workbench.ingestor import listeners
 from workbench.ingestor.config import IngestorConfig
 from workbench.ingestor.decoding import Codecs, Rejects, SchemaSet, WorkerContext
@@ -47,10 +48,12 @@ class WorkerRuntime:
         self.worker_id = worker_id
         self.schemas = schemas
         self.ssl_context = ssl_context
-        self.ports: dict[str, int | None] = {"tcp": tcp_port, "udp": udp_port}
         self.publish = publish
         self.handoff = handoff  # the parent's connections arrive here; None: listen on tcp_port
         self.standard_ports = standard_ports or {}  # shippers' ports (served like tcp_port)
+        self.ports: dict[str, int | None] = {"tcp": tcp_port, "udp": udp_port}
+        # the standard ports that take UDP too (Forward's heartbeat, GELF): every worker binds them
+        self.ports.update({kind: self.standard_ports.get(name) for name, kind in UDP_STANDARD_PORTS.items()})
         self.metrics = WorkerMetrics()
         self.listeners: list[listeners.Listener] = []
         self._tasks: list[asyncio.Task[None]] = []
