@@ -5,7 +5,9 @@ A connection whose first bytes are a MessagePack array of 2 to 4 elements with a
 served by a ``ForwardConnection``, on the universal port and on ``--forward-port`` alike (TLS or
 not, as the port). Each message's events go to the write pipeline as one batch
 (``workbench.shippers.forward`` maps them); a message with the ``chunk`` option gets
-``{"ack": chunk}`` only once its batch is written (the ack-mode promise). Under
+``{"ack": chunk}`` only once its batch is written (the ack-mode promise); a message refused
+whole (not a Forward message, entries over a bound) is counted and acked too, so that a sender
+does not resend it forever, as rejected events are. Under
 ``--overflow drop`` a message that asked for an ack and was dropped gets no ack and its
 connection is closed, so the sender resends it; nothing of it is stored.
 
@@ -162,6 +164,9 @@ class ForwardConnection:
             self.ctx.rejects.record([RecordError(0, exc.reason, exc.detail, raw[:512])], self.fmt, self.transport,
                                     self.peer)  # fmt: skip
             self._status(exc.reason)
+            option = obj[-1] if isinstance(obj, (list, tuple)) and obj and isinstance(obj[-1], dict) else {}
+            if isinstance(option.get("chunk"), str):  # refused and counted, as a rejected event is: acked
+                self.write(msgpack.packb({"ack": option["chunk"]}))
             return
         decoded = self.setup.codec.events(message, self.host)
         chunk = message.chunk
