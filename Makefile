@@ -80,5 +80,30 @@ lint: venv
 proto: venv
 	$(PY) -m grpc_tools.protoc -Ischemas --python_out=workbench/_generated --pyi_out=workbench/_generated schemas/log.proto
 
+## Docker (docs/docker.md). `docker compose up --build` needs none of these; the offline build
+## (no image registry, no HTTPS from containers) is `make image`, then `docker compose up`
+DOCKER ?= docker
+IMAGE ?= workbench:latest
+BASE_TAG ?= workbench-base:bookworm
+BUILD_TAG ?= workbench-build:bookworm
+
+## local Debian bookworm base images (debootstrap + docker import, as root); a no-op when current
+image-base:
+	BASE_TAG=$(BASE_TAG) BUILD_TAG=$(BUILD_TAG) DOCKER=$(DOCKER) bash docker/base-image.sh
+
+## docker/wheelhouse/: the wheels the image installs, fetched by this host's pip at .venv's versions
+wheelhouse: venv
+	bash docker/wheelhouse.sh $(PY) docker/wheelhouse
+
+## the services' image from the local bases and the wheelhouse, with no network; the build
+## stage is tagged so that its cached layers survive, and the images an earlier build left
+## untagged are pruned (each final image holds a ~900 MB venv)
+image: image-base wheelhouse
+	$(DOCKER) build --quiet --build-arg BASE_IMAGE=$(BASE_TAG) --build-arg BUILD_IMAGE=$(BUILD_TAG) --build-arg OFFLINE=1 -t $(IMAGE) .
+	$(DOCKER) build --quiet --build-arg BASE_IMAGE=$(BASE_TAG) --build-arg BUILD_IMAGE=$(BUILD_TAG) --build-arg OFFLINE=1 --target build -t $(IMAGE)-build-stage . >/dev/null
+	$(DOCKER) image prune --force --filter label=org.workbench.stage=services >/dev/null
+	$(DOCKER) image prune --force --filter label=org.workbench.stage=build >/dev/null
+	@$(DOCKER) image inspect -f '$(IMAGE): {{ .Size }} bytes' $(IMAGE)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis workbench/speedups/build workbench/speedups/*.so
