@@ -34,11 +34,11 @@ def image() -> Iterator[str]:
 
 
 def numbered_lines_script(n: int, pad: int = 0) -> str:
-    """Lines ``line <i> <padding>``, every fifth on stderr."""
-    filler = "x" * pad
+    """Lines ``line <i> <pad x's>``, every fifth on stderr (the padding made in the shell: the
+    command itself stays short, as drivers send it along)."""
     return (
-        f'i=0; while [ $i -lt {n} ]; do if [ $((i % 5)) -eq 0 ]; then echo "line $i {filler}" >&2; '
-        f'else echo "line $i {filler}"; fi; i=$((i + 1)); done'
+        f"p=$(printf '%{pad}s' '' | tr ' ' x); i=0; while [ $i -lt {n} ]; do if [ $((i % 5)) -eq 0 ]; "
+        f'then echo "line $i $p" >&2; else echo "line $i $p"; fi; i=$((i + 1)); done'
     )
 
 
