@@ -4,15 +4,17 @@
 host's wheelhouse (no image registry, no network in the build); ``docker compose up -d`` starts
 registry, ingestor, both generators, the file-writing app, the collector and the dashboard on
 published ports chosen free on 127.0.0.1. From the host the test then checks what an operator
-would: every service healthy, ``/metrics``, the registry API and the dashboard (in Chromium, over
-its websocket) answering, a TLS line verified against the first-start certificate and a UDP
-datagram stored; then it stops the senders, and the ingestor's metrics and the files in its
-volume must hold every log of both generators and of the collected file: 0 lost, 0 duplicated.
-``docker compose down -v`` must leave no container, volume or network of the project.
+would: every service healthy; ``/metrics``, the registry API and the dashboard (in Chromium, over
+its websocket) answering; a TLS line verified against the first-start certificate, a UDP
+datagram, and Docker's syslog logging driver sending from another container, all stored. Then it
+stops the senders, and the ingestor's metrics and the files in its volume must hold every log of
+both generators and of the collected file: 0 lost, 0 duplicated. ``docker compose down -v``
+must leave no container, volume or network of the project.
 
 A Docker engine is started (``dockerd``, as root, by ``tests/docker_engine.py``) when none
-answers and stopped after. Where none can start the test is skipped with the reason; under ``WORKBENCH_REQUIRE_DOCKER=1`` (CI)
-that is a failure instead, so a broken engine never hides as a skip.
+answers and stopped after. Where none can start the test is skipped with the reason; under
+``WORKBENCH_REQUIRE_DOCKER=1`` (CI) that is a failure instead, so a broken engine never hides
+as a skip.
 """
 
 from __future__ import annotations
@@ -277,6 +279,19 @@ def send_from_host(stack: Stack, cert: Path, marker: str) -> None:
     wait_until("a UDP datagram from the host to be stored", stored_udp, 60, interval=2)
 
 
+DRIVER_LINES = 50
+
+
+def send_with_logging_driver(engine: Docker, stack: Stack, cert: Path, marker: str) -> None:
+    """What an operator's other containers do: Docker's syslog logging driver (dockerd itself
+    sends, RFC 5424 over TLS, verified against the ingestor's certificate) to the published port."""
+    script = f'i=1; while [ $i -le {DRIVER_LINES} ]; do echo "driver {marker} $i"; i=$((i+1)); done'
+    engine("run", "--rm", "--log-driver", "syslog",
+           "--log-opt", f"syslog-address=tcp+tls://127.0.0.1:{stack.ports['INGEST_TCP_PORT']}",
+           "--log-opt", f"syslog-tls-ca-cert={cert}", "--log-opt", "syslog-format=rfc5424micro",
+           "--log-opt", f"tag={marker}", "--entrypoint", "/bin/sh", IMAGE, "-c", script, timeout=120)  # fmt: skip
+
+
 def check_dashboard_in_chromium(stack: Stack, shot: Path) -> float:
     """The dashboard's page in Chromium, from its published port (another one than 5006: the
     websocket's origin must be allowed): the live view shows the ingestor's count rising."""
@@ -344,6 +359,7 @@ def test_compose_stack_stores_every_log(engine: Docker, tmp_path: Path) -> None:
         engine("cp", f"{stack.containers()['ingestor']}:/data/tls/ingestor-cert.pem", str(cert))
         marker = f"host-{uuid.uuid4().hex[:6]}"
         send_from_host(stack, cert, marker)
+        send_with_logging_driver(engine, stack, cert, marker)
         shot = tmp_path / "compose-dashboard.png"
         shown = check_dashboard_in_chromium(stack, shot)
         print(f"dashboard in Chromium showed {shown:,.0f} stored logs; screenshot {shot}")
@@ -380,6 +396,7 @@ def test_compose_stack_stores_every_log(engine: Docker, tmp_path: Path) -> None:
         want = {
             'ingest_logs_total{format="proto",transport="tls"}': total["gen-proto"],
             'ingest_logs_total{format="json",transport="tls"}': total["gen-json"] + total["app-logs"] + 1,
+            'ingest_logs_total{format="syslog",transport="tls"}': DRIVER_LINES,
         }
 
         def stored_all() -> dict[str, float] | None:
@@ -402,7 +419,10 @@ def test_compose_stack_stores_every_log(engine: Docker, tmp_path: Path) -> None:
         entries = read_stored(tmp_path / "volume")
         seqs: dict[str, list[int | None]] = defaultdict(list)
         formats: dict[str, set[str]] = defaultdict(set)
+        driver_lines = []
         for entry in entries:
+            if entry["service"] == marker and entry["transport"] == "tls":
+                driver_lines.append(entry["message"])
             cid = entry.get("client_id") or ""
             seqs[cid].append(entry.get("seq"))
             formats[cid.rsplit("-", 1)[0]].add(entry["format"])
@@ -419,7 +439,8 @@ def test_compose_stack_stores_every_log(engine: Docker, tmp_path: Path) -> None:
         print(f"accounting per client: {report}")
         assert all(r["lost"] == 0 and r["dup"] == 0 for r in report.values()), report
         assert seqs.pop(f"{marker}-tls") == [0]
-        assert set(seqs) == {""}, f"entries of unknown clients: {sorted(seqs)}"  # "": the UDP datagram
+        assert set(seqs) == {""}, f"entries of unknown clients: {sorted(seqs)}"  # "": syslog, no client
+        assert sorted(driver_lines) == sorted(f"driver {marker} {i}" for i in range(1, DRIVER_LINES + 1))
         assert formats["gen-json"] == {"json"} and formats["gen-proto"] == {"proto"}
         assert formats["app-logs"] == {"json"}  # through the collector's forwarding
         udp = metrics['ingest_logs_total{format="syslog",transport="udp"}']
