@@ -95,6 +95,12 @@ STANDARD_PORTS: dict[str, int] = {
 UDP_STANDARD_PORTS: dict[str, str] = {"forward_port": "forward_heartbeat", "gelf_port": "gelf_udp"}
 
 
+# What the generator sends as a shipper (``generate --protocol``, a scenario group's ``protocol``):
+# each name is one protocol of ``PROTOCOLS`` in one encoding or transport.
+GeneratorProtocol = Literal["otlp-http", "otlp-json", "otlp-grpc", "hec", "elasticsearch", "loki"]
+GENERATOR_PROTOCOLS: tuple[str, ...] = get_args(GeneratorProtocol)
+
+
 def protocol_class(name: str) -> Any:
     """The codec class of a shipper protocol (its module imported now)."""
     return resolve(PROTOCOLS[name].codec)
@@ -105,6 +111,6 @@ def codec_class(name: str) -> Any:
     return resolve(SPECS[name].codec)
 
 
-__all__ = ["BINARY_FORMATS", "DEFAULT_FRAMING", "FORMATS", "FRAMINGS", "PROTOCOLS", "SPECS", "STANDARD_PORTS",
-           "UDP_FORMATS", "UDP_STANDARD_PORTS", "Format", "FormatSpec", "Framing", "Protocol", "ProtocolSpec", "codec_class",
-           "protocol_class"]  # fmt: skip
+__all__ = ["BINARY_FORMATS", "DEFAULT_FRAMING", "FORMATS", "FRAMINGS", "GENERATOR_PROTOCOLS", "PROTOCOLS", "SPECS",
+           "STANDARD_PORTS", "UDP_FORMATS", "UDP_STANDARD_PORTS", "Format", "FormatSpec", "Framing",
+           "GeneratorProtocol", "Protocol", "ProtocolSpec", "codec_class", "protocol_class"]  # fmt: skip

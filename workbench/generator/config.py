@@ -16,8 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workbench.errors import ConfigError
-from workbench.formats import UDP_FORMATS, Format
-from workbench.generator.protocols import GeneratorProtocol
+from workbench.formats import UDP_FORMATS, Format, GeneratorProtocol
 from workbench.units import parse_seconds  # re-exported: the CLI and tests take it from here
 
 FILE_FORMATS = ("json", "csv", "text")

@@ -27,14 +27,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any
 
 import msgspec
 
 from workbench import model
+from workbench.formats import GENERATOR_PROTOCOLS
 
-GeneratorProtocol = Literal["otlp-http", "otlp-json", "otlp-grpc", "hec", "elasticsearch", "loki"]
-PROTOCOL_NAMES: tuple[str, ...] = get_args(GeneratorProtocol)
+PROTOCOL_NAMES = GENERATOR_PROTOCOLS
 SEVERITY = {"TRACE": 1, "DEBUG": 5, "INFO": 9, "WARN": 13, "ERROR": 17, "FATAL": 21}
 SCOPE = "workbench.generator"
 ES_INDEX = "logs-workbench"

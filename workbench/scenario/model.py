@@ -30,8 +30,7 @@ from pydantic import (
 )
 
 from workbench.errors import ConfigError
-from workbench.formats import Format
-from workbench.generator.protocols import GeneratorProtocol
+from workbench.formats import Format, GeneratorProtocol
 from workbench.ingestor.config import Compression, OutputFormat, Overflow
 from workbench.units import parse_bytes, parse_seconds
 
