@@ -23,7 +23,7 @@ RUN if ! command -v gcc >/dev/null 2>&1; then \
 WORKDIR /src
 COPY docker/wheelhouse/ /wheelhouse/
 COPY docker/requirements.py docker/
-COPY pyproject.toml README.md ./
+COPY pyproject.toml ./
 # the dependencies first, in a layer of their own: a change of the source alone reuses it.
 # The build tools (hatchling, Cython, setuptools) get a venv of their own, left behind.
 RUN set -eu; \
@@ -39,6 +39,7 @@ RUN set -eu; \
     site=$(/opt/workbench/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
     find "$site" -depth -type d \( -name tests -o -name test \) -exec rm -rf {} +; \
     find "$site" -name '*.js.map' -delete
+COPY README.md ./
 COPY schemas schemas/
 COPY workbench workbench/
 # the project as a wheel (no dependencies: they are in), then the compiled speedups in place,
