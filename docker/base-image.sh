@@ -11,8 +11,9 @@
 # debootstrap. The host needs root, debootstrap and a Debian mirror (MIRROR=, default
 # deb.debian.org; a local mirror works for air-gapped sites); the image build after it needs no
 # network. Downloaded .debs stay in DEBOOTSTRAP_CACHE for the next run, and the images carry a
-# label with the hash of this script and its settings: when both are current this does nothing
-# (WORKBENCH_BASE_REBUILD=1 rebuilds anyway, e.g. for Debian's security updates).
+# label with the hash of this script and its settings: when both are current (that key, and
+# younger than WORKBENCH_BASE_MAX_AGE_DAYS, 30, so Debian's security updates get in) this does
+# nothing; WORKBENCH_BASE_REBUILD=1 rebuilds anyway.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +28,13 @@ BUILD_PACKAGES="python3-dev python3-venv gcc libc6-dev"
 LABEL=org.workbench.base-key
 
 key=$( { cat "$0"; echo "$SUITE $MIRROR $RUNTIME_PACKAGES $BUILD_PACKAGES"; } | sha256sum | cut -c1-16)
-current() { [ "$("$DOCKER" image inspect -f "{{ index .Config.Labels \"$LABEL\" }}" "$1" 2>/dev/null)" = "$key" ]; }
+MAX_AGE_DAYS="${WORKBENCH_BASE_MAX_AGE_DAYS:-30}"
+current() {
+    [ "$("$DOCKER" image inspect -f "{{ index .Config.Labels \"$LABEL\" }}" "$1" 2>/dev/null)" = "$key" ] || return 1
+    # older than MAX_AGE_DAYS: rebuilt, so that Debian's security updates get in
+    created=$(date -d "$("$DOCKER" image inspect -f '{{ .Created }}' "$1")" +%s)
+    [ $(( $(date +%s) - created )) -lt $(( MAX_AGE_DAYS * 86400 )) ]
+}
 if [ "${WORKBENCH_BASE_REBUILD:-0}" != 1 ] && current "$BASE_TAG" && current "$BUILD_TAG"; then
     echo "base images $BASE_TAG and $BUILD_TAG are current (key $key)"
     exit 0
@@ -51,8 +58,10 @@ debootstrap --variant=minbase --include="${RUNTIME_PACKAGES// /,}" --cache-dir="
 # the build tree: the runtime tree as debootstrap left it, plus the compiler and headers
 cp -a "$work/rootfs" "$work/build"
 mount -t proc proc "$work/build/proc"
+echo "adding $BUILD_PACKAGES for the build image"
 chroot "$work/build" /usr/bin/env DEBIAN_FRONTEND=noninteractive sh -c \
-    "apt-get update -qq && apt-get install -y -qq --no-install-recommends $BUILD_PACKAGES >/dev/null"
+    "apt-get update -qq && apt-get install -y -qq --no-install-recommends $BUILD_PACKAGES" \
+    >"$work/apt.log" 2>&1 || { tail -30 "$work/apt.log" >&2; exit 1; }
 umount "$work/build/proc"
 
 strip_tree() {
