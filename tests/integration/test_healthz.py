@@ -51,7 +51,7 @@ def test_registry_healthz_needs_no_credentials_but_the_api_still_does(tmp_path: 
 
 
 @pytest.mark.slow
-def test_dashboard_healthz() -> None:
+def test_dashboard_healthz_and_a_clean_sigterm() -> None:
     cmd = [sys.executable, "-m", "workbench", "dashboard", "--live", "http://127.0.0.1:9", "--port", "0"]
     lines: list[str] = []
     urls: list[str] = []
@@ -72,11 +72,10 @@ def test_dashboard_healthz() -> None:
                 assert proc.poll() is None and time.monotonic() < deadline, "\n".join(lines[-40:])
                 time.sleep(0.1)
             assert get(f"{urls[0]}/healthz") == (200, {"/healthz": True})
+            proc.terminate()  # SIGTERM, as docker stop sends it: a clean stop, exit 0
+            assert proc.wait(20) == 0, "\n".join(lines[-40:])
         finally:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
+            if proc.poll() is None:
                 proc.kill()
                 proc.wait(10)
             reader.join(10)

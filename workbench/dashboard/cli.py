@@ -12,6 +12,7 @@ answers ``{"/healthz": true}`` while the server runs. Behind a published port ot
 from __future__ import annotations
 
 import argparse
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -76,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         import webbrowser
 
         webbrowser.open(f"http://{args.address}:{port}/")
+    # SIGTERM (docker stop, compose down, a supervisor) stops it as Ctrl+C does, exit 0
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         server.io_loop.start()
     except KeyboardInterrupt:
