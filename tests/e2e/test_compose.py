@@ -445,6 +445,13 @@ def test_compose_stack_stores_every_log(engine: Docker, tmp_path: Path) -> None:
         assert formats["app-logs"] == {"json"}  # through the collector's forwarding
         udp = metrics['ingest_logs_total{format="syslog",transport="udp"}']
         assert len(entries) == sum(want.values()) + udp
+
+        # what Ctrl+C or `docker compose stop` does: SIGTERM through docker-init, a clean exit 0 each
+        stack.compose("stop", timeout=180)
+        ids = stack.containers()
+        codes = dict(zip(ids, stack.engine("inspect", "--format", "{{.State.ExitCode}}", *ids.values()).split(),
+                         strict=True))  # fmt: skip
+        assert codes == dict.fromkeys(SERVICES, "0"), codes
     finally:
         t2 = time.monotonic()
         try:
