@@ -39,6 +39,7 @@ from typing import Any
 import pytest
 
 from tests.docker_engine import engine as docker_engine
+from tests.docker_engine import unavailable
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
@@ -50,12 +51,6 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]  # fmt: skip
 PHASES: dict[str, float] = {}
-
-
-def unavailable(reason: str) -> None:
-    if os.environ.get("WORKBENCH_REQUIRE_DOCKER") == "1":
-        pytest.fail(f"WORKBENCH_REQUIRE_DOCKER=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 def run(cmd: list[str], timeout: float, **kwargs: Any) -> subprocess.CompletedProcess[str]:

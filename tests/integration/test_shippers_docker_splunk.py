@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.docker_engine import busybox_image, engine
+from tests.docker_engine import busybox_image, engine, unavailable
 from tests.integration.ingest_helpers import (
     assert_exactly_once,
     config,
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.slow
 def image() -> Iterator[str]:
     with engine() as why:
         if why is not None:
-            pytest.skip(f"no Docker engine: {why}")
+            unavailable(f"no Docker engine: {why}")
         yield busybox_image()
 
 

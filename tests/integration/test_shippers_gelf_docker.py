@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.docker_engine import busybox_image, engine
+from tests.docker_engine import busybox_image, engine, unavailable
 from tests.integration.ingest_helpers import config, read_stored, run, totals, wait_counts
 from tests.integration.test_shippers_forward_docker import numbered_lines_script
 from workbench.ingestor.service import Ingestor
@@ -29,7 +29,7 @@ LINES = 400
 def image() -> Iterator[str]:
     with engine() as why:
         if why is not None:
-            pytest.skip(f"no Docker engine: {why}")
+            unavailable(f"no Docker engine: {why}")
         yield busybox_image()
 
 
