@@ -133,7 +133,8 @@ class Stack:
         self.engine = engine
         self.project = f"wbe2e{uuid.uuid4().hex[:8]}"
         names = ("REGISTRY_PORT", "INGEST_TCP_PORT", "INGEST_UDP_PORT", "INGEST_HTTP_PORT",
-                 "COLLECTOR_HTTP_PORT", "DASHBOARD_PORT")  # fmt: skip
+                 "COLLECTOR_HTTP_PORT", "DASHBOARD_PORT", "OTLP_GRPC_PORT", "OTLP_HTTP_PORT", "HEC_PORT",
+                 "ELASTICSEARCH_PORT", "LOKI_PORT", "FORWARD_PORT", "GELF_PORT")  # fmt: skip
         self.ports = dict(zip(names, free_ports(len(names)), strict=True))
         self.env = {**os.environ, **{k: str(v) for k, v in self.ports.items()},
                     "WORKBENCH_BIND": "127.0.0.1", "WORKBENCH_IMAGE": IMAGE}  # fmt: skip
@@ -352,6 +353,14 @@ def test_compose_stack_stores_every_log(engine: Docker, tmp_path: Path) -> None:
 
         cert = tmp_path / "ingestor-cert.pem"
         engine("cp", f"{stack.containers()['ingestor']}:/data/tls/ingestor-cert.pem", str(cert))
+        # the shippers' standard ports are published too, with the same TLS pair
+        tls = ssl.create_default_context(cafile=str(cert))
+        hec = f"https://127.0.0.1:{stack.ports['HEC_PORT']}/services/collector/health"
+        with urllib.request.urlopen(hec, timeout=10, context=tls) as answer:
+            assert answer.status == 200 and json.loads(answer.read())["code"] == 17
+        es = f"https://127.0.0.1:{stack.ports['ELASTICSEARCH_PORT']}/"
+        with urllib.request.urlopen(es, timeout=10, context=tls) as answer:
+            assert answer.headers["X-Elastic-Product"] == "Elasticsearch"
         marker = f"host-{uuid.uuid4().hex[:6]}"
         send_from_host(stack, cert, marker)
         send_with_logging_driver(engine, stack, cert, marker)
