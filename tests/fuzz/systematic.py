@@ -30,11 +30,10 @@ import targets
 from workbench import model
 from workbench.codecs.avro import AvroCodec
 from workbench.codecs.json import JsonCodec
-from workbench.codecs.proto import ProtoCodec
+from workbench.codecs.proto import ProtoCodec, varint
 from workbench.codecs.proto import _varint as read_uvarint
 from workbench.codecs.raw import RawCodec
 from workbench.codecs.syslog import SyslogCodec
-from workbench.generator.pool import varint
 
 SELECTORS = range(len(targets.TAILS) * len(targets.FRAME_LIMITS))
 LIES = (0, 1, 127, 128, (1 << 31) - 1, 1 << 31, 1 << 32, (1 << 63) - 1, 1 << 63, (1 << 64) - 1)

@@ -153,6 +153,19 @@ class ProtoCodec(CodecBase):
         return self._validate(messages, errors)
 
 
+def varint(value: int) -> bytes:
+    """A non-negative integer as a protobuf varint (the generator's pools and OTLP's answers)."""
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
 def _varint(data: bytes, pos: int) -> tuple[int, int]:
     result = shift = 0
     while True:

@@ -33,6 +33,7 @@ import numpy as np
 from workbench import formats, model
 from workbench.codecs import avro as avro_codec
 from workbench.codecs import proto
+from workbench.codecs.proto import varint
 from workbench.errors import ConfigError
 from workbench.wire import LENGTH
 
@@ -54,18 +55,6 @@ _SPACE, _BLANK = 10_000, 20_000
 _SHIFT_TS = np.arange(0, 7 * TS_VARINT_BYTES, 7, dtype=np.int64)
 _SHIFT_SEQ = np.arange(0, 7 * SEQ_VARINT_BYTES, 7, dtype=np.int64)
 _CONT_SEQ = np.array([0x80] * (SEQ_VARINT_BYTES - 1) + [0], dtype=np.int64)
-
-
-def varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
 
 
 def padded_varint(value: int, width: int) -> bytes:

@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from workbench.codecs.proto import varint
 from workbench.errors import ConfigError
 from workbench.generator.pool import (
     SENTINEL_SEQ,
@@ -31,7 +32,6 @@ from workbench.generator.pool import (
     SEQ_VARINT_BYTES,
     Layout,
     Pool,
-    varint,
 )
 from workbench.generator.protocols import SPECS, RequestSpec
 

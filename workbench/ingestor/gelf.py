@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from workbench.codecs.base import MALFORMED, TOO_LARGE, RecordError
 from workbench.ingestor.decoding import WorkerContext, make_batch
 from workbench.ingestor.http1 import TooLarge, inflate
-from workbench.ingestor.udp import kernel_drops, udp_socket
+from workbench.ingestor.udp import UdpListener
 from workbench.shippers.gelf import GelfCodec
 
 if TYPE_CHECKING:
@@ -264,52 +264,20 @@ class GelfUdpProtocol(asyncio.DatagramProtocol):
         pass
 
 
-class GelfUdpListener:
-    """GELF datagrams on the GELF port (every worker binds it); kernel drops as ``udp_receive_buffer``."""
+class GelfUdpListener(UdpListener):
+    """GELF datagrams on the GELF port (every worker binds it); kernel drops as ``gelf_udp_receive_buffer``."""
 
     kind = "gelf_udp"
+    drop_reason = "gelf_udp_receive_buffer"
 
     def __init__(self, shared: ListenerContext) -> None:
-        self.shared = shared
-        self.port = shared.ports[self.kind]
+        super().__init__(shared)
         self.setup = GelfSetup.from_config(shared.config)
-        self._transport: asyncio.DatagramTransport | None = None
-        self._protocol: GelfUdpProtocol | None = None
-        self._sock: Any = None
-        self._drops_base: int | None = None
 
-    async def start(self) -> None:
-        assert self.port is not None
-        loop = asyncio.get_running_loop()
-        self._sock = udp_socket(self.shared.config.host, self.port)
-        pipeline = self.shared.pipeline
-        self._transport, self._protocol = await loop.create_datagram_endpoint(
-            lambda: GelfUdpProtocol(self.shared.ctx, self.setup, loop, queue_full=pipeline.full),
-            sock=self._sock,
-        )
-        self._drops_base = kernel_drops(self._sock)
-
-    def stop_accepting(self) -> None:
-        return None
-
-    def busy(self) -> bool:
-        return False
-
-    async def close(self) -> None:
-        if self._protocol is not None:
-            self._protocol.flush()
-        if self._transport is not None:
-            self.housekeeping()
-            self._transport.close()
-            self._transport = None
+    def make_protocol(self, loop: asyncio.AbstractEventLoop) -> GelfUdpProtocol:
+        return GelfUdpProtocol(self.shared.ctx, self.setup, loop, queue_full=self.shared.pipeline.full)
 
     def housekeeping(self) -> None:
         if self._protocol is not None:
             self._protocol.assembler.expire(time.monotonic())
-        if self._sock is None or self._drops_base is None:
-            return
-        drops = kernel_drops(self._sock)
-        if drops is not None:  # the UDP listener counts its own socket's; these are added to them
-            self.shared.metrics.counters["dropped"][("gelf_udp_receive_buffer",)] = float(
-                drops - self._drops_base
-            )
+        super().housekeeping()

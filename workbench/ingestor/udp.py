@@ -44,9 +44,9 @@ class UdpProtocol(asyncio.DatagramProtocol):
         self.pending.append((data, addr))
         if not self._scheduled:
             self._scheduled = True
-            self.loop.call_soon(self._flush)
+            self.loop.call_soon(self.flush)
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
         self._scheduled = False
         pending, self.pending = self.pending, []
         t0 = time.perf_counter()
@@ -104,25 +104,32 @@ def udp_socket(host: str, port: int) -> socket.socket:
 
 
 class UdpListener:
-    """Datagrams on the UDP port; the kernel's receive-buffer drops counted as ``udp_receive_buffer``."""
+    """Datagrams on the UDP port; the kernel's receive-buffer drops counted as ``udp_receive_buffer``.
+
+    The shape of every datagram listener (GELF's subclasses it): a socket per worker on a shared
+    port, a protocol ``make_protocol`` builds (with a ``flush`` for what it holds), the kernel's
+    drops counted under ``drop_reason``."""
 
     kind = "udp"
+    drop_reason = "udp_receive_buffer"
 
     def __init__(self, shared: ListenerContext) -> None:
         self.shared = shared
-        self.port = shared.ports["udp"]
+        self.port = shared.ports[self.kind]
         self._sock: socket.socket | None = None
         self._transport: asyncio.DatagramTransport | None = None
-        self._protocol: UdpProtocol | None = None
+        self._protocol: Any = None
         self._drops_base: int | None = None
+
+    def make_protocol(self, loop: asyncio.AbstractEventLoop) -> Any:
+        return UdpProtocol(self.shared.ctx, loop, queue_full=self.shared.pipeline.full)
 
     async def start(self) -> None:
         assert self.port is not None
         loop = asyncio.get_running_loop()
         self._sock = udp_socket(self.shared.config.host, self.port)
-        pipeline = self.shared.pipeline
         self._transport, self._protocol = await loop.create_datagram_endpoint(
-            lambda: UdpProtocol(self.shared.ctx, loop, queue_full=pipeline.full), sock=self._sock
+            lambda: self.make_protocol(loop), sock=self._sock
         )
         self._drops_base = kernel_drops(self._sock)
 
@@ -134,7 +141,7 @@ class UdpListener:
 
     async def close(self) -> None:
         if self._protocol is not None:
-            self._protocol._flush()
+            self._protocol.flush()
         if self._transport is not None:
             self.housekeeping()
             self._transport.close()
@@ -145,4 +152,4 @@ class UdpListener:
             return
         drops = kernel_drops(self._sock)
         if drops is not None:
-            self.shared.metrics.counters["dropped"][("udp_receive_buffer",)] = float(drops - self._drops_base)
+            self.shared.metrics.counters["dropped"][(self.drop_reason,)] = float(drops - self._drops_base)

@@ -264,16 +264,6 @@ def _status(http_status: int, message: str, as_json: bool) -> HttpReply:
     if as_json:
         return HttpReply(http_status, msgspec.json.encode({"code": 3, "message": message}), JSON)
     text = message.encode("utf-8")[:4096]
-    return HttpReply(http_status, b"\x08\x03\x12" + _varint(len(text)) + text, PROTOBUF)
+    from workbench.codecs.proto import varint
 
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
+    return HttpReply(http_status, b"\x08\x03\x12" + varint(len(text)) + text, PROTOBUF)
