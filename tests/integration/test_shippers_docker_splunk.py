@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.docker_engine import busybox_image, engine, unavailable
 from tests.integration.ingest_helpers import (
     assert_exactly_once,
     config,
@@ -29,15 +27,7 @@ from workbench.ingestor.service import Ingestor
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def image() -> Iterator[str]:
-    with engine() as why:
-        if why is not None:
-            unavailable(f"no Docker engine: {why}")
-        yield busybox_image()
-
-
-def _run_container(image: str, port: int, ca: str, token: str, fmt: str, n: int, gzip: bool) -> subprocess.CompletedProcess[str]:  # fmt: skip
+def _run_container(busybox: str, port: int, ca: str, token: str, fmt: str, n: int, gzip: bool) -> subprocess.CompletedProcess[str]:  # fmt: skip
     script = f'for i in $(seq 0 {n - 1}); do echo "{{\\"seq\\": $i, \\"client_id\\": \\"{fmt}\\", \\"msg\\": \\"paid $i\\", \\"level\\": \\"warn\\"}}"; done'
     cmd = [
         "docker", "run", "--rm", "--log-driver", "splunk",
@@ -45,18 +35,20 @@ def _run_container(image: str, port: int, ca: str, token: str, fmt: str, n: int,
         "--log-opt", f"splunk-capath={ca}", "--log-opt", "splunk-caname=localhost",
         "--log-opt", f"splunk-format={fmt}", "--log-opt", "tag=checkout",
         "--log-opt", f"splunk-gzip={'true' if gzip else 'false'}",
-        image, "sh", "-c", script,
+        busybox, "sh", "-c", script,
     ]  # fmt: skip
     return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
 
 
 @pytest.mark.parametrize(("fmt", "gzip"), [("json", True), ("inline", False)])
-def test_the_splunk_driver_delivers_every_line_once(tmp_path: Path, image: str, fmt: str, gzip: bool) -> None:
+def test_the_splunk_driver_delivers_every_line_once(
+    tmp_path: Path, busybox: str, fmt: str, gzip: bool
+) -> None:
     async def main() -> None:
         async with Ingestor(config(tmp_path, hec_port=0, auth_token="d0cker")) as ing:
             port = ing.standard_ports["hec_port"]
             done = await asyncio.to_thread(
-                _run_container, image, port, str(ing.cert_path), "d0cker", fmt, 800, gzip
+                _run_container, busybox, port, str(ing.cert_path), "d0cker", fmt, 800, gzip
             )
             assert done.returncode == 0, done.stderr[-2000:]
             await wait_counts(ing, logs=800, timeout=60)
@@ -75,7 +67,7 @@ def test_the_splunk_driver_delivers_every_line_once(tmp_path: Path, image: str, 
     run(main(), timeout=240)
 
 
-def test_a_wrong_token_is_refused_with_hec_code_4_and_nothing_stored(tmp_path: Path, image: str) -> None:
+def test_a_wrong_token_is_refused_with_hec_code_4_and_nothing_stored(tmp_path: Path, busybox: str) -> None:
     """The driver's URL check (OPTIONS) passes, as with Splunk; every post is then answered 403
     (HEC code 4, invalid token), counted, and nothing is stored."""
 
@@ -83,7 +75,7 @@ def test_a_wrong_token_is_refused_with_hec_code_4_and_nothing_stored(tmp_path: P
         async with Ingestor(config(tmp_path, hec_port=0, auth_token="right")) as ing:
             port = ing.standard_ports["hec_port"]
             done = await asyncio.to_thread(
-                _run_container, image, port, str(ing.cert_path), "wrong", "inline", 5, False
+                _run_container, busybox, port, str(ing.cert_path), "wrong", "inline", 5, False
             )
             assert done.returncode == 0, done.stderr[-2000:]
 

@@ -12,25 +12,15 @@ import asyncio
 import subprocess
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.docker_engine import busybox_image, engine, unavailable
 from tests.integration.ingest_helpers import config, read_stored, run, wait_counts
 from workbench.ingestor.service import Ingestor
 
 pytestmark = pytest.mark.slow
 LINES = 600
-
-
-@pytest.fixture(scope="module")
-def image() -> Iterator[str]:
-    with engine() as why:
-        if why is not None:
-            unavailable(f"no Docker engine: {why}")
-        yield busybox_image()
 
 
 def numbered_lines_script(n: int, pad: int = 0) -> str:
@@ -43,7 +33,7 @@ def numbered_lines_script(n: int, pad: int = 0) -> str:
 
 
 @pytest.mark.parametrize("sub_second", [True, False])
-def test_the_fluentd_driver_delivers_every_line_once(tmp_path: Path, image: str, sub_second: bool) -> None:
+def test_the_fluentd_driver_delivers_every_line_once(tmp_path: Path, busybox: str, sub_second: bool) -> None:
     name = f"fwd-{uuid.uuid4().hex[:8]}"
 
     async def main() -> None:
@@ -52,7 +42,7 @@ def test_the_fluentd_driver_delivers_every_line_once(tmp_path: Path, image: str,
             cmd = ["docker", "run", "--rm", "--name", name, "--log-driver", "fluentd",
                    "--log-opt", f"fluentd-address=tcp://127.0.0.1:{port}", "--log-opt", "tag=docker.{{.Name}}",
                    "--log-opt", f"fluentd-sub-second-precision={'true' if sub_second else 'false'}",
-                   image, "sh", "-c", numbered_lines_script(LINES)]  # fmt: skip
+                   busybox, "sh", "-c", numbered_lines_script(LINES)]  # fmt: skip
             done = await asyncio.to_thread(subprocess.run, cmd, capture_output=True, text=True, timeout=180)
             assert done.returncode == 0, done.stderr[-2000:]
             await wait_counts(ing, logs=LINES, timeout=60)

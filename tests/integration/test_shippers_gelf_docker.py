@@ -11,12 +11,10 @@ import asyncio
 import subprocess
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.docker_engine import busybox_image, engine, unavailable
 from tests.integration.ingest_helpers import config, read_stored, run, totals, wait_counts
 from tests.integration.test_shippers_forward_docker import numbered_lines_script
 from workbench.ingestor.service import Ingestor
@@ -25,17 +23,9 @@ pytestmark = pytest.mark.slow
 LINES = 400
 
 
-@pytest.fixture(scope="module")
-def image() -> Iterator[str]:
-    with engine() as why:
-        if why is not None:
-            unavailable(f"no Docker engine: {why}")
-        yield busybox_image()
-
-
 @pytest.mark.parametrize(("transport", "compression", "pad"),
                          [("udp", "gzip", 0), ("udp", "zlib", 6000), ("udp", "none", 6000), ("tcp", "none", 0)])  # fmt: skip
-def test_the_gelf_driver_delivers_every_line_once(tmp_path: Path, image: str, transport: str, compression: str,
+def test_the_gelf_driver_delivers_every_line_once(tmp_path: Path, busybox: str, transport: str, compression: str,
                                                   pad: int) -> None:  # fmt: skip
     name = f"gelf-{uuid.uuid4().hex[:8]}"
 
@@ -57,7 +47,7 @@ def test_the_gelf_driver_delivers_every_line_once(tmp_path: Path, image: str, tr
                 "--log-driver",
                 "gelf",
                 *opts,
-                image,
+                busybox,
                 "sh",
                 "-c",
                 script,
