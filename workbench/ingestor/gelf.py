@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from workbench.codecs.base import MALFORMED, TOO_LARGE, RecordError
 from workbench.ingestor.decoding import WorkerContext, make_batch
 from workbench.ingestor.http1 import TooLarge, inflate
-from workbench.ingestor.udp import UdpListener
+from workbench.ingestor.udp import UdpListener, UdpProtocol
 from workbench.shippers.gelf import GelfCodec
 
 if TYPE_CHECKING:
@@ -211,26 +211,18 @@ def unpack(payload: bytes, limit: int) -> bytes:
     raise ValueError("a GELF datagram is JSON, zlib, gzip or a chunk (0x1e 0x0f)")
 
 
-class GelfUdpProtocol(asyncio.DatagramProtocol):
+class GelfUdpProtocol(UdpProtocol):
+    """The UDP port's batching per loop turn (``UdpProtocol``), GELF's reassembly and decoding in ``flush``."""
+
     def __init__(self, ctx: WorkerContext, setup: GelfSetup, loop: asyncio.AbstractEventLoop,
                  queue_full: Callable[[], bool] | None = None) -> None:  # fmt: skip
-        self.ctx = ctx
+        super().__init__(ctx, loop, queue_full)
         self.setup = setup
-        self.loop = loop
-        self.queue_full = queue_full
         self.assembler = Assembler(setup.max_pending_bytes, on_incomplete=self._incomplete)
-        self.pending: list[tuple[bytes, Any]] = []
-        self._scheduled = False
 
     def _incomplete(self, n: int) -> None:
         self.ctx.metrics.add("dropped", n, "gelf_incomplete")
         self.ctx.metrics.add("requests", n, "gelf", "dropped")
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.pending.append((data, addr))
-        if not self._scheduled:
-            self._scheduled = True
-            self.loop.call_soon(self.flush)
 
     def flush(self) -> None:
         self._scheduled = False
@@ -259,9 +251,6 @@ class GelfUdpProtocol(asyncio.DatagramProtocol):
                 _reject(ctx, MALFORMED, str(exc), data, "udp", peer)
         for peer, raws in by_peer.items():
             _submit(ctx, raws, self.setup, "udp", peer, peer.rsplit(":", 1)[0], t0, self.queue_full)
-
-    def error_received(self, exc: Exception) -> None:
-        pass
 
 
 class GelfUdpListener(UdpListener):
