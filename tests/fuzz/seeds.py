@@ -73,6 +73,37 @@ def proto_encode(es: list[Any]) -> bytes:
     return LogBatch.FromString(ProtoCodec().encode(es)).SerializeToString(deterministic=True)
 
 
+def otlp_encode(es: list[Any]) -> bytes:
+    """An ExportLogsServiceRequest of the entries, one resource per entry, with the fields the
+    OTLP mapping reads: resource service and host, a scope, severity, body, attributes (the
+    optional fields among them), a trace and span id."""
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+    req = ExportLogsServiceRequest()
+    for i, e in enumerate(es):
+        rl = req.resource_logs.add()
+        rl.resource.attributes.extend([KeyValue(key="service.name", value=AnyValue(string_value=e.service)),
+                                       KeyValue(key="host.name", value=AnyValue(string_value=e.host)),
+                                       KeyValue(key="process.pid", value=AnyValue(int_value=-i))])  # fmt: skip
+        sl = rl.scope_logs.add()
+        sl.scope.name, sl.scope.version = "seed", "1.0"
+        r = sl.log_records.add()
+        r.time_unix_nano = int(e.timestamp.timestamp() * 1_000_000) * 1000
+        r.severity_number = model.LEVELS.index(e.level) * 4 + 1  # type: ignore[assignment]
+        r.body.string_value = e.message
+        extra = {"user_id": e.user_id, "session.id": e.session_id, "client_id": e.client_id, **e.attributes}
+        r.attributes.extend(
+            KeyValue(key=k, value=AnyValue(string_value=v)) for k, v in extra.items() if v is not None
+        )
+        if e.seq is not None:
+            r.attributes.add(key="seq", value=AnyValue(int_value=e.seq))
+        r.attributes.add(key="ok", value=AnyValue(bool_value=bool(i % 2)))
+        r.attributes.add(key="raw", value=AnyValue(bytes_value=bytes([i, 255])))
+        r.trace_id, r.span_id = bytes(range(16)), bytes(range(8))
+    return req.SerializeToString()
+
+
 def payloads() -> dict[str, list[bytes]]:
     es = entries()
     syslog_lines = SyslogCodec(octet_counting=False)
@@ -88,6 +119,7 @@ def payloads() -> dict[str, list[bytes]]:
     ):
         out[name] = [encode(es), *(encode([e]) for e in es)]
     out["proto_count"] = list(out["proto"])
+    out["otlp"] = [otlp_encode(es), *(otlp_encode([e]) for e in es)]
     return out
 
 

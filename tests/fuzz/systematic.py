@@ -19,12 +19,14 @@ prints one line per target (inputs run, inputs accepted) and exits 1 on a findin
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import seeds
 import targets
 
 from workbench import model
@@ -145,6 +147,40 @@ def avro_counts(p: bytes, pos: int) -> Iterator[tuple[int, int, int]]:
     yield from found
 
 
+def nested_lengths(
+    p: bytes, pos: int = 0, end: int | None = None, depth: int = 0
+) -> list[tuple[int, int, int]]:
+    """(start, end, value) of every length prefix of a protobuf message whose fields nest deeper
+    than LogBatch's (OTLP: request, resource, scope, record, attribute, value): each
+    length-delimited field is read as a message too, and its prefixes kept when it reads as one."""
+    end = len(p) if end is None else end
+    found: list[tuple[int, int, int]] = []
+    while pos < end:
+        key, pos = read_uvarint(p, pos)
+        wire = key & 7
+        if wire == 0:
+            _, pos = read_uvarint(p, pos)
+        elif wire == 1:
+            pos += 8
+        elif wire == 5:
+            pos += 4
+        elif wire == 2:
+            start = pos
+            n, pos = read_uvarint(p, pos)
+            if pos + n > end:
+                raise ValueError("a length past the message (a reproducer of a lie)")
+            found.append((start, pos, n))
+            if depth < 6:
+                with contextlib.suppress(IndexError, ValueError):  # a string, not a message
+                    found.extend(nested_lengths(p, pos, pos + n, depth + 1))
+            pos += n
+        else:
+            raise ValueError("not a message")
+        if pos > end:
+            raise ValueError("a field past the message")
+    return found
+
+
 def lied(
     p: bytes, spans: Iterator[tuple[int, int, int]], encodings: Callable[[int], list[bytes]]
 ) -> Iterator[bytes]:
@@ -177,6 +213,16 @@ def lies_for(target: str, seed: bytes) -> Iterator[bytes]:
             return
         for v in lied(p, iter(spans), varints):
             yield sel + v
+    elif target == "otlp":
+
+        def otlp_varints(n: int) -> list[bytes]:
+            return [uvarint(v) for v in (max(n - 1, 0), n + 1, *LIES)] + [uvarint(n)[:-1] + b"\x80"]
+
+        try:
+            spans = nested_lengths(p)
+        except (IndexError, ValueError):
+            return
+        yield from (sel + v for v in lied(p, iter(spans), otlp_varints))
     elif target == "avro":
 
         def zigzags(n: int) -> list[bytes]:
@@ -214,6 +260,7 @@ ENCODERS: dict[str, Callable[[list[Any]], bytes]] = {
     "proto": ProtoCodec().encode,
     "proto_count": ProtoCodec().encode,
     "avro": AvroCodec().encode,
+    "otlp": seeds.otlp_encode,
 }
 
 

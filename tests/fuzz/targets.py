@@ -23,7 +23,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import msgspec
@@ -33,6 +33,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from workbench import model  # noqa: E402
+from workbench.ingestor.decoding import normalise  # noqa: E402
 from workbench.speedups.build import sanitized_module  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -64,7 +65,10 @@ def _load(name: str) -> ModuleType:
     return module
 
 
-_json, _raw, _syslog, _binary = (_load(n) for n in ("_json", "_raw", "_syslog", "_binary"))
+_json, _raw, _syslog, _binary, _otlp = (_load(n) for n in ("_json", "_raw", "_syslog", "_binary", "_otlp"))
+# the default service and the peer an OTLP request is transcoded with, chosen by the selector
+OTLP_CONTEXTS = ((b"raw", b"127.0.0.1"), (b"s" * 256, b""), (b"\xc3\xa9", b"[::1]"))
+OTLP_NOW = 1_764_600_000_123_456_789
 
 
 def split(data: bytes) -> tuple[int, bytes]:
@@ -175,6 +179,38 @@ def proto_count_target(data: bytes) -> bool:
     return counted >= 0
 
 
+def otlp_target(data: bytes) -> bool:
+    """An ExportLogsServiceRequest; what the transcoder takes, the protobuf runtime parses, with
+    as many records as lines written."""
+    sel, payload = split(data)
+    service, peer = OTLP_CONTEXTS[sel % len(OTLP_CONTEXTS)]
+    got = _otlp.transcode(payload, service, peer, OTLP_NOW)
+    if not _result(got, b"}\n"):
+        return False
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+    try:
+        request = ExportLogsServiceRequest.FromString(payload)
+    except Exception as exc:  # the runtime refuses what the transcoder took
+        raise Finding(f"the transcoder took a request protobuf refuses ({exc})") from exc
+    records = sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
+    if records != got[1]:
+        raise Finding(f"{records} records in the request but {got[1]} lines")
+    slow = _otlp_python_path(payload, service, peer)
+    if slow.errors or got[0] != (normalise(slow.entries) if slow.entries else b""):
+        raise Finding(f"the transcoder and the codec's Python path disagree ({slow.errors[:1]})")
+    return True
+
+
+def _otlp_python_path(payload: bytes, service: bytes, peer: bytes) -> Any:
+    """What the OTLP codec stores without the transcoder, at the transcoder's ``now``."""
+    from workbench.shippers import otlp
+
+    otlp.time = SimpleNamespace(time_ns=lambda: OTLP_NOW)  # type: ignore[assignment]
+    codec = otlp.OtlpCodec(service.decode(), fast=False)
+    return codec.decode_protobuf(payload, peer.decode())
+
+
 # each checks its entry point's answer and says whether it took the input (the systematic pass counts)
 TARGETS: dict[str, Callable[[bytes], bool]] = {
     "json": json_target,
@@ -184,6 +220,7 @@ TARGETS: dict[str, Callable[[bytes], bool]] = {
     "proto": proto_target,
     "avro": avro_target,
     "proto_count": proto_count_target,
+    "otlp": otlp_target,
 }
 
 

@@ -44,8 +44,21 @@ class Decoded:
     errors: list[RecordError] = field(default_factory=list)
     # the entries already as stored JSON lines, when a fast path wrote them (else None: normalise)
     jsonl: bytes | None = None
+    # how many lines ``jsonl`` holds when a transcoder wrote them without building ``entries``
+    # (the OTLP codec's); such a result is stored as it is, never extended
+    lines: int = 0
+    # how each line of ``jsonl`` ends: ``}\n``, or already with the stored fields of its batch
+    # (``decoding.stored_suffix``) when the transcoder was given them
+    end: bytes = b"}\n"
+
+    @property
+    def count(self) -> int:
+        """The records decoded (entries, or a transcoder's lines)."""
+        return len(self.entries) or self.lines
 
     def extend(self, other: Decoded, index_offset: int = 0) -> None:
+        if self.lines or other.lines:
+            raise ValueError("a transcoder's lines without entries cannot be extended")
         if other.entries:
             both = other.jsonl is not None and (self.jsonl is not None or not self.entries)
             self.jsonl = (self.jsonl or b"") + other.jsonl if both else None  # type: ignore[operator]

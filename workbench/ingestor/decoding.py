@@ -218,15 +218,18 @@ def make_batch(ctx: WorkerContext, decoded: Decoded, fmt: str, transport: str, p
     """Normalise decoded entries into a batch and count its rejections."""
     if decoded.errors:
         ctx.rejects.record(decoded.errors, fmt, transport, peer)
-    entries = decoded.entries
-    if not entries and on_written is None:
+    count = decoded.count
+    if not count and on_written is None:
         return None
     data = b""
-    if entries:
-        lines = decoded.jsonl if decoded.jsonl is not None else normalise(entries)
-        data = lines.replace(b"}\n", stored_suffix(time.time(), fmt, transport, peer))
+    if count:
+        if decoded.jsonl is not None and decoded.end != b"}\n":
+            data = decoded.jsonl  # written with the batch's fields already
+        else:
+            lines = decoded.jsonl if decoded.jsonl is not None else normalise(decoded.entries)
+            data = lines.replace(b"}\n", stored_suffix(time.time(), fmt, transport, peer))
         ctx.metrics.sample(fmt, data[data.rfind(b"\n", 0, len(data) - 1) + 1 :].decode("utf-8", "replace"))
-    return Batch(data, len(entries), fmt, transport, host, time.perf_counter() - t0, on_written)
+    return Batch(data, count, fmt, transport, host, time.perf_counter() - t0, on_written)
 
 
 class Session:

@@ -25,7 +25,7 @@ import h2.events
 import h2.exceptions
 
 from workbench.codecs.base import MALFORMED, TOO_LARGE, RecordError
-from workbench.ingestor.decoding import WorkerContext, make_batch
+from workbench.ingestor.decoding import WorkerContext, make_batch, stored_suffix
 from workbench.ingestor.http1 import HttpSetup, TooLarge, inflate
 from workbench.shippers.base import HttpReply
 from workbench.shippers.otlp import OtlpCodec
@@ -129,7 +129,9 @@ class GrpcConnection:
                 return
         codec = self.setup.shippers.codec("otlp")
         assert isinstance(codec, OtlpCodec)
-        decoded = codec.decode_protobuf(message, self.host)
+        decoded = codec.decode_protobuf(
+            message, self.host, stored_suffix(time.time(), codec.name, self.transport, self.peer)
+        )
         if isinstance(decoded, HttpReply):
             self._malformed(stream_id, body, "the message is not an ExportLogsServiceRequest")
             return

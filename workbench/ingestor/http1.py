@@ -30,7 +30,7 @@ import h11
 
 from workbench.codecs.base import MALFORMED, TOO_LARGE, RecordError
 from workbench.errors import WorkbenchError
-from workbench.ingestor.decoding import WorkerContext, make_batch
+from workbench.ingestor.decoding import WorkerContext, make_batch, stored_suffix
 from workbench.shippers.base import HttpReply, HttpRequest, ShipperCodec
 
 log = logging.getLogger("workbench.ingestor")
@@ -298,7 +298,16 @@ class HttpConnection:
             self._answer(HttpReply(400, b'{"error":"' + _json_safe(str(exc)) + b'"}'))
             return
         self._body = bytearray()
-        req = HttpRequest(method, path, _query(query), headers, body, params, self.host)
+        req = HttpRequest(
+            method,
+            path,
+            _query(query),
+            headers,
+            body,
+            params,
+            self.host,
+            stored_suffix(time.time(), codec.name, self.transport, self.peer),
+        )
         try:
             decoded = codec.decode(action, req)
         except Exception:  # a codec bug must not take the connection's other requests with it

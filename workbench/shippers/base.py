@@ -34,6 +34,9 @@ class HttpRequest:
     body: bytes  # with Content-Encoding undone (bounded by the ingestor's limits)
     params: dict[str, str] = field(default_factory=dict)  # the route's named path parts ({index})
     peer_host: str = ""  # the client's address: the default ``host`` of its entries
+    # how each stored line of the request ends (``decoding.stored_suffix``: the batch's fields,
+    # then ``}\n``), for a codec whose transcoder writes the stored lines itself
+    stored_end: bytes = b"}\n"
 
     @property
     def content_type(self) -> str:

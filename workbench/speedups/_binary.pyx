@@ -17,6 +17,7 @@ from libc.limits cimport LLONG_MIN
 from libc.string cimport memcmp
 
 include "_buffer.pxi"
+include "_protowire.pxi"
 
 cdef enum:
     # optional strings, in LogEntry's order of writing
@@ -41,20 +42,6 @@ cdef struct Entry:
     Py_ssize_t key_len[MAX_ATTRIBUTES]
     Py_ssize_t val_at[MAX_ATTRIBUTES]
     Py_ssize_t val_len[MAX_ATTRIBUTES]
-
-
-cdef const char* level_name(int level):
-    if level == 0:
-        return b"TRACE"
-    if level == 1:
-        return b"DEBUG"
-    if level == 2:
-        return b"INFO"
-    if level == 3:
-        return b"WARN"
-    if level == 4:
-        return b"ERROR"
-    return b"FATAL"
 
 
 cdef bint unique(const unsigned char* s, Entry* e):
@@ -94,7 +81,7 @@ cdef int write_entry(Buf* out, const unsigned char* s, Entry* e, const char* tai
     if put_timestamp(out, e.timestamp) < 0:
         return -1
     put(out, b'","level":"', 11)
-    puts(out, level_name(e.level))
+    puts(out, entry_level(e.level))
     put(out, b'","service":"', 13)
     put_escaped(out, s + e.str_at[0], e.str_len[0])
     put(out, b'","message":"', 13)
@@ -152,59 +139,6 @@ cdef void clear(Entry* e):
 
 
 # --- protobuf ---------------------------------------------------------------------------------
-
-cdef inline Py_ssize_t varint(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, unsigned long long* v):
-    """Reads a varint at pos; the position after it, or -1 when truncated or over 10 bytes."""
-    cdef unsigned long long result = 0
-    cdef int shift = 0
-    cdef unsigned char c
-    while pos < end and shift < 70:
-        c = s[pos]
-        pos += 1
-        result |= (<unsigned long long>(c & 0x7F)) << shift
-        if c < 0x80:
-            v[0] = result
-            return pos
-        shift += 7
-    return -1
-
-
-cdef inline Py_ssize_t tag(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, int* field, int* wire):
-    """Reads a field tag at pos into field and wire type; the position after it, or -1 when it is
-    truncated or corrupt (field 0 and numbers past 2^29 - 1 are)."""
-    cdef unsigned long long key
-    pos = varint(s, pos, end, &key)
-    if pos < 0 or key >> 3 == 0 or key >> 3 > 536870911:
-        return -1
-    field[0] = <int>(key >> 3)
-    wire[0] = <int>(key & 7)
-    return pos
-
-
-cdef inline Py_ssize_t length(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Py_ssize_t* n):
-    """Reads a length prefix at pos whose bytes fit before end; the position after it, or -1."""
-    cdef unsigned long long v
-    pos = varint(s, pos, end, &v)
-    if pos < 0 or v > <unsigned long long>(end - pos):
-        return -1
-    n[0] = <Py_ssize_t>v
-    return pos
-
-
-cdef Py_ssize_t skip_field(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, int wire):
-    cdef unsigned long long v
-    cdef Py_ssize_t n
-    if wire == 0:
-        return varint(s, pos, end, &v)
-    if wire == 1:
-        return pos + 8 if pos + 8 <= end else -1
-    if wire == 5:
-        return pos + 4 if pos + 4 <= end else -1
-    if wire == 2:
-        pos = length(s, pos, end, &n)
-        return pos + n if pos >= 0 else -1
-    return -1  # groups: not in this schema
-
 
 cdef int map_entry(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Entry* e):
     cdef Py_ssize_t n

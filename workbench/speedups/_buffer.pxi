@@ -281,6 +281,21 @@ cdef int put_timestamp(Buf* b, long long micros) except -2:
     return 0
 
 
+cdef const char* entry_level(int level):
+    """The name of level 0-5 (TRACE..FATAL), in the schema's order."""
+    if level == 0:
+        return b"TRACE"
+    if level == 1:
+        return b"DEBUG"
+    if level == 2:
+        return b"INFO"
+    if level == 3:
+        return b"WARN"
+    if level == 4:
+        return b"ERROR"
+    return b"FATAL"
+
+
 # --- checks that let a transcoder's line be stored without a second validation -------------
 # Each returns a "no" (-1 or False) for anything it is not sure of; the transcoder then declines
 # the record and the Python path (msgspec validation) decides, so a "no" costs speed, never

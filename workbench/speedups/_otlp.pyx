@@ -1,0 +1,732 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""An OTLP ``ExportLogsServiceRequest`` (protobuf) straight to stored JSON lines.
+
+``transcode(body, default_service, peer_host, now_nanos)`` returns (the JSON lines that
+``workbench.shippers.otlp.OtlpCodec`` would store for the request, each ending with ``}\\n``,
+their count), or ``None`` as soon as anything is outside the plain case; the codec then decodes
+the request with the protobuf runtime, which says which record is bad and why. The mapping is
+the codec's (its docstring and ``docs/protocol.md`` have the table); this module only writes it
+faster.
+
+The plain case: well-formed wire data with no field the bundled proto files do not name (a
+newer sender's fields go to the Python path, which knows what the runtime makes of them), no
+singular field twice, attribute and body values that are strings, integers, booleans, bytes or
+empty (doubles, arrays and maps go to the Python path, which writes them as msgspec does), each
+attribute name once in a record and in a resource and no record attribute named like a resource
+attribute or like the fields the mapping adds (``span_id``, ``otel.scope.*``, ``event_name``),
+a ``severity_number`` of 1-24 or an empty ``severity_text``, each promoted field given once, and
+text the schema admits (``_buffer.pxi``'s checks). Every string field is checked to be UTF-8, as
+the protobuf runtime checks it (it refuses the whole request otherwise).
+"""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from libc.stdlib cimport free
+from libc.string cimport memcmp
+
+include "_buffer.pxi"
+include "_protowire.pxi"
+
+cdef enum:
+    # what an AnyValue held
+    V_NONE = 0  # nothing: the attribute is left out (the message is empty)
+    V_TEXT = 1  # string_value: UTF-8
+    V_INT = 2  # int_value
+    V_BOOL = 3  # bool_value
+    V_HEX = 4  # bytes_value, written in hex
+    MAX_PAIRS = 256  # attributes of one resource or one record that are read (more: declined)
+    # the entry's optional strings, in the order they are written
+    O_USER = 0
+    O_SESSION = 1
+    O_TRACE = 2
+    O_CLIENT = 3
+    N_OPTIONAL = 4
+    # what a record attribute's name promotes (mapping.KNOWN_FIELDS)
+    K_NONE = -1
+    K_SEQ = 4
+
+
+cdef struct Value:
+    int kind
+    const unsigned char* p
+    Py_ssize_t n
+    long long i
+    Py_ssize_t chars  # the length the entry gives it, in code points (counted once, when read)
+
+
+cdef struct Pair:
+    const unsigned char* key
+    Py_ssize_t key_len
+    Value value
+
+
+cdef struct Resource:
+    int n
+    int service  # the index of service.name in pairs, -1 when none
+    int host  # of host.name
+    Pair pairs[MAX_PAIRS]
+
+
+cdef struct Scope:
+    const unsigned char* name
+    Py_ssize_t name_len
+    const unsigned char* version
+    Py_ssize_t version_len
+
+
+cdef struct Record:
+    unsigned long long time
+    unsigned long long observed
+    int severity
+    Py_ssize_t severity_text_len
+    Value body
+    const unsigned char* trace
+    Py_ssize_t trace_len
+    const unsigned char* span
+    Py_ssize_t span_len
+    const unsigned char* event
+    Py_ssize_t event_len
+    int n
+    Pair pairs[MAX_PAIRS]
+
+
+cdef struct Context:
+    const unsigned char* service  # the codec's default service
+    Py_ssize_t service_len
+    Py_ssize_t service_chars
+    const unsigned char* peer  # the client's address: the default host
+    Py_ssize_t peer_len
+    Py_ssize_t peer_chars
+    unsigned long long now
+    const char* tail  # how each line ends
+    Py_ssize_t ntail
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+cdef inline bint utf8(const unsigned char* s, Py_ssize_t n):
+    return utf8_chars(s, n) >= 0
+
+
+cdef inline Py_ssize_t fixed64(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, unsigned long long* v):
+    cdef int i
+    cdef unsigned long long r = 0
+    if pos + 8 > end:
+        return -1
+    for i in range(8):
+        r |= (<unsigned long long>s[pos + i]) << (8 * i)
+    v[0] = r
+    return pos + 8
+
+
+cdef inline Py_ssize_t text_field(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, int wire,
+                                  const unsigned char** at, Py_ssize_t* n):
+    """A string field's bytes (UTF-8 checked); -1 when it is not one."""
+    if wire != 2:
+        return -1
+    pos = length(s, pos, end, n)
+    if pos < 0 or not utf8(s + pos, n[0]):
+        return -1
+    at[0] = s + pos
+    return pos + n[0]
+
+
+cdef int any_value(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Value* v):
+    """An AnyValue message in [pos, end) into v; -1 when it is not the plain case."""
+    cdef int field, wire, fields = 0
+    cdef unsigned long long u = 0
+    cdef Py_ssize_t n
+    v.kind = V_NONE
+    v.p = s + pos
+    v.n = 0
+    v.i = 0
+    v.chars = 0
+    while pos < end:
+        pos = tag(s, pos, end, &field, &wire)
+        if pos < 0:
+            return -1
+        fields += 1
+        if fields > 1:  # a oneof given twice: the runtime keeps the last, let it decide
+            return -1
+        if field == 1 or field == 7:
+            if wire != 2:
+                return -1
+            pos = length(s, pos, end, &n)
+            if pos < 0:
+                return -1
+            v.kind = V_TEXT if field == 1 else V_HEX
+            v.p = s + pos
+            v.n = n
+            v.chars = utf8_chars(v.p, n) if field == 1 else 2 * n
+            if v.chars < 0:
+                return -1
+            pos += n
+        elif field == 2 or field == 3:
+            if wire != 0:
+                return -1
+            pos = varint(s, pos, end, &u)
+            if pos < 0:
+                return -1
+            v.kind = V_BOOL if field == 2 else V_INT
+            v.i = (u != 0) if field == 2 else <long long>u
+            v.chars = (5 - v.i) if field == 2 else 20  # "true"/"false"; an integer: at most 20
+        else:  # double, array, kvlist, a dictionary index, or a field we do not know
+            return -1
+    return 0
+
+
+cdef int key_value(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Pair* p):
+    """A KeyValue message in [pos, end) into p; -1 when it is not the plain case."""
+    cdef int field, wire
+    cdef bint has_key = False, has_value = False
+    cdef Py_ssize_t n
+    p.key = s + pos
+    p.key_len = 0
+    p.value.kind = V_NONE
+    p.value.n = p.value.chars = 0
+    while pos < end:
+        pos = tag(s, pos, end, &field, &wire)
+        if pos < 0:
+            return -1
+        if field == 1 and not has_key:
+            has_key = True
+            pos = text_field(s, pos, end, wire, &p.key, &p.key_len)
+        elif field == 2 and wire == 2 and not has_value:
+            has_value = True
+            pos = length(s, pos, end, &n)
+            if pos < 0 or any_value(s, pos, pos + n, &p.value) < 0:
+                return -1
+            pos += n
+        else:
+            return -1
+        if pos < 0:
+            return -1
+    return 0
+
+
+cdef inline bint same_key(Pair* a, Pair* b):
+    return a.key_len == b.key_len and memcmp(a.key, b.key, a.key_len) == 0
+
+
+cdef inline bint is_key(Pair* p, const char* name, Py_ssize_t n):
+    return p.key_len == n and memcmp(p.key, name, n) == 0
+
+
+cdef bint all_unique(Pair* pairs, int n):
+    cdef int i, j
+    for i in range(n):
+        for j in range(i + 1, n):
+            if same_key(&pairs[i], &pairs[j]):
+                return False
+    return True
+
+
+cdef int resource(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Resource* r):
+    cdef int field, wire, i
+    cdef Py_ssize_t n
+    cdef unsigned long long u = 0
+    while pos < end:
+        pos = tag(s, pos, end, &field, &wire)
+        if pos < 0:
+            return -1
+        if field == 1 and wire == 2:
+            if r.n >= MAX_PAIRS:
+                return -1
+            pos = length(s, pos, end, &n)
+            if pos < 0 or key_value(s, pos, pos + n, &r.pairs[r.n]) < 0:
+                return -1
+            r.n += 1
+            pos += n
+        elif field == 2 and wire == 0:  # dropped_attributes_count
+            pos = varint(s, pos, end, &u)
+        else:  # entity_refs, or a field we do not know
+            return -1
+        if pos < 0:
+            return -1
+    if not all_unique(r.pairs, r.n):
+        return -1
+    for i in range(r.n):
+        if is_key(&r.pairs[i], b"service.name", 12):
+            r.service = i
+        elif is_key(&r.pairs[i], b"host.name", 9):
+            r.host = i
+    return 0
+
+
+cdef int scope(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Scope* sc):
+    cdef int field, wire
+    cdef Py_ssize_t n
+    cdef unsigned long long u = 0
+    cdef bint has_name = False, has_version = False
+    cdef Pair ignored
+    while pos < end:
+        pos = tag(s, pos, end, &field, &wire)
+        if pos < 0:
+            return -1
+        if field == 1 and not has_name:
+            has_name = True
+            pos = text_field(s, pos, end, wire, &sc.name, &sc.name_len)
+        elif field == 2 and not has_version:
+            has_version = True
+            pos = text_field(s, pos, end, wire, &sc.version, &sc.version_len)
+        elif field == 3 and wire == 2:  # the scope's attributes: checked, not stored (as the codec)
+            pos = length(s, pos, end, &n)
+            if pos < 0 or key_value(s, pos, pos + n, &ignored) < 0:
+                return -1
+            pos += n
+        elif field == 4 and wire == 0:
+            pos = varint(s, pos, end, &u)
+        else:
+            return -1
+        if pos < 0:
+            return -1
+    return 0
+
+
+cdef int log_record(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Record* r):
+    """A LogRecord message into r; -1 when it is not the plain case."""
+    cdef int field, wire
+    cdef unsigned int seen = 0
+    cdef Py_ssize_t n
+    cdef unsigned long long u = 0
+    cdef const unsigned char* ignored
+    r.time = r.observed = 0
+    r.severity = 0
+    r.severity_text_len = r.trace_len = r.span_len = r.event_len = 0
+    r.trace = r.span = r.event = s
+    r.body.kind = V_NONE
+    r.body.n = r.body.chars = 0
+    r.n = 0
+    while pos < end:
+        pos = tag(s, pos, end, &field, &wire)
+        if pos < 0:
+            return -1
+        if field != 6:  # every field but the attributes is singular: given once
+            if field > 12 or seen & (<unsigned int>1 << field):
+                return -1
+            seen |= <unsigned int>1 << field
+        if field == 1 or field == 11:
+            if wire != 1:
+                return -1
+            if field == 1:
+                pos = fixed64(s, pos, end, &r.time)
+            else:
+                pos = fixed64(s, pos, end, &r.observed)
+        elif field == 2 or field == 7:  # severity_number (an int32 enum), dropped_attributes_count
+            if wire != 0:
+                return -1
+            pos = varint(s, pos, end, &u)
+            if field == 2:
+                r.severity = <int>(<unsigned int>u)
+        elif field == 3:
+            pos = text_field(s, pos, end, wire, &ignored, &r.severity_text_len)
+        elif field == 5 or field == 6:
+            if wire != 2:
+                return -1
+            pos = length(s, pos, end, &n)
+            if pos < 0:
+                return -1
+            if field == 5:
+                if any_value(s, pos, pos + n, &r.body) < 0:
+                    return -1
+            else:
+                if r.n >= MAX_PAIRS or key_value(s, pos, pos + n, &r.pairs[r.n]) < 0:
+                    return -1
+                r.n += 1
+            pos += n
+        elif field == 8:  # flags
+            if wire != 5 or pos + 4 > end:
+                return -1
+            pos += 4
+        elif field == 9 or field == 10:
+            if wire != 2:
+                return -1
+            pos = length(s, pos, end, &n)
+            if pos < 0:
+                return -1
+            if field == 9:
+                r.trace = s + pos
+                r.trace_len = n
+            else:
+                r.span = s + pos
+                r.span_len = n
+            pos += n
+        elif field == 12:
+            pos = text_field(s, pos, end, wire, &r.event, &r.event_len)
+        else:
+            return -1
+        if pos < 0:
+            return -1
+    return 0
+
+
+# --- the mapping --------------------------------------------------------------------------------
+
+cdef int known(Pair* p):
+    """The entry field a record attribute's name fills (mapping.KNOWN_FIELDS), or K_NONE."""
+    if is_key(p, b"seq", 3):
+        return K_SEQ
+    if is_key(p, b"client_id", 9):
+        return O_CLIENT
+    if is_key(p, b"user_id", 7) or is_key(p, b"user.id", 7):
+        return O_USER
+    if is_key(p, b"session_id", 10) or is_key(p, b"session.id", 10):
+        return O_SESSION
+    if is_key(p, b"trace_id", 8) or is_key(p, b"trace.id", 8):
+        return O_TRACE
+    return K_NONE
+
+
+cdef int seq_of(Value* v, long long* seq):
+    """1 when the value is a seq (a non-negative integer, or ASCII digits), 0 when it stays an
+    attribute, -1 when the digits overflow (the schema would refuse the record: declined)."""
+    cdef Py_ssize_t i
+    cdef unsigned long long u = 0
+    if v.kind == V_INT:
+        if v.i < 0:
+            return 0
+        seq[0] = v.i
+        return 1
+    if v.kind != V_TEXT or v.n == 0:
+        return 0 if v.kind != V_HEX else -1  # hex digits may read as decimal ones: let Python say
+    for i in range(v.n):
+        if not is_digit(v.p[i]):
+            return 0
+    if v.n > 19:
+        return -1
+    for i in range(v.n):
+        u = u * 10 + (v.p[i] - 48)
+    if u > 9223372036854775807ULL:
+        return -1
+    seq[0] = <long long>u
+    return 1
+
+
+cdef inline bint within(Value* v, Py_ssize_t limit):
+    return v.chars <= limit
+
+
+cdef int put_value(Buf* out, Value* v) except -1:
+    """The value as a JSON string body, as ``attributes_of`` and the codec's ``_text`` write it."""
+    cdef Py_ssize_t k
+    cdef char* d
+    if v.kind == V_TEXT:
+        put_escaped(out, v.p, v.n)
+    elif v.kind == V_INT:
+        put_int(out, v.i)
+    elif v.kind == V_BOOL:
+        puts(out, b"true" if v.i else b"false")
+    elif v.kind == V_HEX:
+        d = reserve(out, 2 * v.n)
+        for k in range(v.n):
+            d[2 * k] = HEX[v.p[k] >> 4]
+            d[2 * k + 1] = HEX[v.p[k] & 15]
+        commit(out, d + 2 * v.n, "put_value")
+    return 0
+
+
+cdef inline bint empty(Value* v):
+    """What ``_text(value) or default`` replaces by the default: nothing, or an empty string."""
+    return v.kind == V_NONE or ((v.kind == V_TEXT or v.kind == V_HEX) and v.n == 0)
+
+
+cdef inline void text_value(Value* v, const unsigned char* p, Py_ssize_t n, int kind, Py_ssize_t chars):
+    v.kind = kind
+    v.p = p
+    v.n = n
+    v.chars = chars
+
+
+cdef inline int put_pair(Buf* out, const unsigned char* key, Py_ssize_t key_len, Value* v, bint* first) except -1:
+    if not first[0]:
+        put_byte(out, 44)
+    first[0] = False
+    put_byte(out, 34)
+    put_escaped(out, key, key_len)
+    put(out, b'":"', 3)
+    put_value(out, v)
+    put_byte(out, 34)
+    return 0
+
+
+cdef bint taken(Resource* res, Record* r, char* promoted, const char* name, Py_ssize_t n):
+    """Whether an attribute the mapping adds (``span_id``...) is named like one already there."""
+    cdef int i
+    for i in range(res.n):
+        if i != res.service and i != res.host and is_key(&res.pairs[i], name, n):
+            return True
+    for i in range(r.n):
+        if not promoted[i] and is_key(&r.pairs[i], name, n):
+            return True
+    return False
+
+
+cdef int write_record(Buf* out, Context* ctx, Resource* res, Scope* sc, Record* r) except -2:
+    """The record's stored line; -1 when it is not the plain case (the line is left unfinished:
+    the caller drops the output)."""
+    cdef Value service, host, message, span, added
+    cdef Value opt[N_OPTIONAL]
+    cdef char promoted[MAX_PAIRS]
+    cdef int i, j, field, n_attrs = 0, got, level
+    cdef bint has_seq = False, first = True
+    cdef long long seq = 0
+    cdef unsigned long long nanos
+    cdef Py_ssize_t limit
+    # the level: severity_number, else the text (only an empty one is taken here: INFO)
+    if 1 <= r.severity <= 24:
+        level = (r.severity - 1) // 4
+    elif r.severity_text_len == 0:
+        level = 2  # INFO
+    else:
+        return -1
+    if not all_unique(r.pairs, r.n):
+        return -1
+    for i in range(N_OPTIONAL):
+        opt[i].kind = V_NONE
+        opt[i].n = opt[i].chars = 0
+    # promote seq, client_id, user_id, session_id, trace_id (mapping.promote)
+    for i in range(r.n):
+        promoted[i] = 0
+        field = known(&r.pairs[i])
+        if field == K_NONE:
+            continue
+        if field == K_SEQ:
+            got = seq_of(&r.pairs[i].value, &seq)
+            if got < 0:
+                return -1
+            if got:
+                has_seq = promoted[i] = True
+            continue
+        if r.pairs[i].value.kind == V_NONE:
+            continue  # stays, and an attribute without a value is left out
+        if opt[field].kind != V_NONE:  # user_id and user.id both given: let Python say which wins
+            return -1
+        opt[field] = r.pairs[i].value
+        promoted[i] = True
+    if r.trace_len:  # the record's own trace id wins over an attribute
+        text_value(&opt[O_TRACE], r.trace, r.trace_len, V_HEX, 2 * r.trace_len)
+    # a record attribute named like a resource attribute: the codec's dict keeps the resource's
+    # place for it; not this path's business
+    for i in range(r.n):
+        if promoted[i]:
+            continue
+        for j in range(res.n):
+            if j != res.service and j != res.host and same_key(&r.pairs[i], &res.pairs[j]):
+                return -1
+    if (r.span_len and taken(res, r, promoted, b"span_id", 7)) \
+            or (sc.name_len and taken(res, r, promoted, b"otel.scope.name", 15)) \
+            or (sc.version_len and taken(res, r, promoted, b"otel.scope.version", 18)) \
+            or (r.event_len and taken(res, r, promoted, b"event_name", 10)):
+        return -1
+    # the schema's limits
+    if res.service >= 0 and not empty(&res.pairs[res.service].value):
+        service = res.pairs[res.service].value
+    else:
+        text_value(&service, ctx.service, ctx.service_len, V_TEXT, ctx.service_chars)
+    if res.host >= 0 and not empty(&res.pairs[res.host].value):
+        host = res.pairs[res.host].value
+    else:
+        text_value(&host, ctx.peer, ctx.peer_len, V_TEXT, ctx.peer_chars)
+    message = r.body
+    if service.chars < 1 or not within(&service, MAX_STRING) or not within(&host, MAX_STRING) \
+            or not within(&message, MAX_MESSAGE):
+        return -1
+    for i in range(N_OPTIONAL):
+        if not within(&opt[i], MAX_STRING):
+            return -1
+    for i in range(res.n):
+        if i != res.service and i != res.host and res.pairs[i].value.kind != V_NONE:
+            if not within(&res.pairs[i].value, MAX_ATTRIBUTE_VALUE):
+                return -1
+            n_attrs += 1
+    for i in range(r.n):
+        if not promoted[i] and r.pairs[i].value.kind != V_NONE:
+            if not within(&r.pairs[i].value, MAX_ATTRIBUTE_VALUE):
+                return -1
+            n_attrs += 1
+    n_attrs += (r.span_len > 0) + (sc.name_len > 0) + (sc.version_len > 0) + (r.event_len > 0)
+    if n_attrs > MAX_ATTRIBUTES or 2 * r.span_len > MAX_ATTRIBUTE_VALUE \
+            or not text_within(sc.name, sc.name_len, MAX_ATTRIBUTE_VALUE) \
+            or not text_within(sc.version, sc.version_len, MAX_ATTRIBUTE_VALUE) \
+            or not text_within(r.event, r.event_len, MAX_ATTRIBUTE_VALUE):
+        return -1
+    # the time: the record's, else when it was observed, else when it was received
+    nanos = r.time if r.time else (r.observed if r.observed else ctx.now)
+    put(out, b'{"timestamp":"', 14)
+    if put_timestamp(out, <long long>(nanos // 1000)) < 0:
+        return -1
+    put(out, b'","level":"', 11)
+    puts(out, entry_level(level))
+    put(out, b'","service":"', 13)
+    put_value(out, &service)
+    put(out, b'","message":"', 13)
+    put_value(out, &message)
+    put(out, b'","host":"', 10)
+    put_value(out, &host)
+    put_byte(out, 34)
+    if opt[O_USER].kind != V_NONE:
+        put(out, b',"user_id":"', 12)
+        put_value(out, &opt[O_USER])
+        put_byte(out, 34)
+    if opt[O_SESSION].kind != V_NONE:
+        put(out, b',"session_id":"', 15)
+        put_value(out, &opt[O_SESSION])
+        put_byte(out, 34)
+    if opt[O_TRACE].kind != V_NONE:
+        put(out, b',"trace_id":"', 13)
+        put_value(out, &opt[O_TRACE])
+        put_byte(out, 34)
+    if n_attrs:
+        put(out, b',"attributes":{', 15)
+        for i in range(res.n):
+            if i != res.service and i != res.host and res.pairs[i].value.kind != V_NONE:
+                put_pair(out, res.pairs[i].key, res.pairs[i].key_len, &res.pairs[i].value, &first)
+        for i in range(r.n):
+            if not promoted[i] and r.pairs[i].value.kind != V_NONE:
+                put_pair(out, r.pairs[i].key, r.pairs[i].key_len, &r.pairs[i].value, &first)
+        if r.span_len:
+            text_value(&added, r.span, r.span_len, V_HEX, 0)
+            put_pair(out, b"span_id", 7, &added, &first)
+        if sc.name_len:
+            text_value(&added, sc.name, sc.name_len, V_TEXT, 0)
+            put_pair(out, b"otel.scope.name", 15, &added, &first)
+        if sc.version_len:
+            text_value(&added, sc.version, sc.version_len, V_TEXT, 0)
+            put_pair(out, b"otel.scope.version", 18, &added, &first)
+        if r.event_len:
+            text_value(&added, r.event, r.event_len, V_TEXT, 0)
+            put_pair(out, b"event_name", 10, &added, &first)
+        put_byte(out, 125)
+    if opt[O_CLIENT].kind != V_NONE:
+        put(out, b',"client_id":"', 14)
+        put_value(out, &opt[O_CLIENT])
+        put_byte(out, 34)
+    if has_seq:
+        put(out, b',"seq":', 7)
+        put_int(out, seq)
+    put(out, ctx.tail, ctx.ntail)
+    return 0
+
+
+cdef Py_ssize_t scope_logs(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Buf* out, Context* ctx,
+                           Resource* res, Record* r) except -2:
+    """One ScopeLogs: its records written; how many, or -1 (declined)."""
+    cdef int field, wire
+    cdef Py_ssize_t n, count = 0, at = pos
+    cdef Scope sc
+    cdef bint has_scope = False, has_url = False
+    cdef const unsigned char* ignored
+    sc.name = sc.version = s
+    sc.name_len = sc.version_len = 0
+    # the scope first (a sender may write it after the records)
+    while at < end:
+        at = tag(s, at, end, &field, &wire)
+        if at < 0 or wire != 2 or field > 3:
+            return -1
+        if field == 3:
+            if has_url:
+                return -1
+            has_url = True
+            at = text_field(s, at, end, wire, &ignored, &n)
+            if at < 0:
+                return -1
+            continue
+        at = length(s, at, end, &n)
+        if at < 0:
+            return -1
+        if field == 1:
+            if has_scope or scope(s, at, at + n, &sc) < 0:
+                return -1
+            has_scope = True
+        at += n
+    while pos < end:
+        pos = tag(s, pos, end, &field, &wire)
+        pos = length(s, pos, end, &n)  # (every field is length-delimited: checked above)
+        if field == 2:
+            if log_record(s, pos, pos + n, r) < 0 or write_record(out, ctx, res, &sc, r) < 0:
+                return -1
+            count += 1
+        pos += n
+    return count
+
+
+cdef Py_ssize_t resource_logs(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Buf* out, Context* ctx,
+                              Resource* res, Record* r) except -2:
+    """One ResourceLogs: its records written; how many, or -1 (declined)."""
+    cdef int field, wire
+    cdef Py_ssize_t n, got, count = 0, at = pos
+    cdef bint has_resource = False, has_url = False
+    cdef const unsigned char* ignored
+    res.n = 0
+    res.service = res.host = -1
+    while at < end:
+        at = tag(s, at, end, &field, &wire)
+        if at < 0 or wire != 2 or field > 3:
+            return -1
+        if field == 3:
+            if has_url:
+                return -1
+            has_url = True
+            at = text_field(s, at, end, wire, &ignored, &n)
+            if at < 0:
+                return -1
+            continue
+        at = length(s, at, end, &n)
+        if at < 0:
+            return -1
+        if field == 1:
+            if has_resource or resource(s, at, at + n, res) < 0:
+                return -1
+            has_resource = True
+        at += n
+    while pos < end:
+        pos = tag(s, pos, end, &field, &wire)
+        pos = length(s, pos, end, &n)
+        if field == 2:
+            got = scope_logs(s, pos, pos + n, out, ctx, res, r)
+            if got < 0:
+                return -1
+            count += got
+        pos += n
+    return count
+
+
+def transcode(bytes body not None, bytes default_service not None, bytes peer_host not None,
+              unsigned long long now_nanos, bytes end_line not None = b"}\n"):
+    """(stored JSON lines, each ending with ``end_line``, count) of an ExportLogsServiceRequest,
+    or None (see the module docstring). ``default_service`` and ``peer_host`` are UTF-8;
+    ``now_nanos`` is the time of a record that has neither time nor observed time."""
+    cdef const unsigned char* s = <const unsigned char*>PyBytes_AS_STRING(body)
+    cdef Py_ssize_t end = PyBytes_GET_SIZE(body), pos = 0, n, got, count = 0
+    cdef int field, wire
+    cdef Buf out
+    cdef Context ctx
+    cdef Resource res
+    cdef Record rec
+    ctx.service = <const unsigned char*>PyBytes_AS_STRING(default_service)
+    ctx.service_len = PyBytes_GET_SIZE(default_service)
+    ctx.peer = <const unsigned char*>PyBytes_AS_STRING(peer_host)
+    ctx.peer_len = PyBytes_GET_SIZE(peer_host)
+    ctx.now = now_nanos
+    ctx.tail = PyBytes_AS_STRING(end_line)
+    ctx.ntail = PyBytes_GET_SIZE(end_line)
+    ctx.service_chars = utf8_chars(ctx.service, ctx.service_len)
+    ctx.peer_chars = utf8_chars(ctx.peer, ctx.peer_len)
+    if ctx.service_chars < 0 or ctx.peer_chars < 0:
+        return None
+    buf_open(&out, end * 2 + 256)
+    try:
+        while pos < end:
+            pos = tag(s, pos, end, &field, &wire)
+            if pos < 0 or field != 1 or wire != 2:
+                return None
+            pos = length(s, pos, end, &n)
+            if pos < 0:
+                return None
+            got = resource_logs(s, pos, pos + n, &out, &ctx, &res, &rec)
+            if got < 0:
+                return None
+            count += got
+            pos += n
+        return PyBytes_FromStringAndSize(out.data, out.len), count
+    finally:
+        free(out.data)
