@@ -96,8 +96,9 @@ UDP_STANDARD_PORTS: dict[str, str] = {"forward_port": "forward_heartbeat", "gelf
 
 
 # What the generator sends as a shipper (``generate --protocol``, a scenario group's ``protocol``):
-# each name is one protocol of ``PROTOCOLS`` in one encoding or transport.
-GeneratorProtocol = Literal["otlp-http", "otlp-json", "otlp-grpc", "hec", "elasticsearch", "loki"]
+# each name is one shipper protocol (of ``PROTOCOLS``, Fluent Forward, GELF) in one encoding or transport.
+GeneratorProtocol = Literal["otlp-http", "otlp-json", "otlp-grpc", "hec", "elasticsearch", "loki", "loki-protobuf",
+                            "forward", "gelf-tcp", "gelf-udp"]  # fmt: skip
 GENERATOR_PROTOCOLS: tuple[str, ...] = get_args(GeneratorProtocol)
 
 

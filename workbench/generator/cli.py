@@ -26,7 +26,7 @@ import pydantic
 
 from workbench import contract, eventloop
 from workbench.errors import ConfigError, config_error
-from workbench.formats import FORMATS
+from workbench.formats import FORMATS, GENERATOR_PROTOCOLS
 from workbench.generator.config import (
     GeneratorConfig,
     parse_burst,
@@ -36,10 +36,17 @@ from workbench.generator.config import (
     resolve,
     split,
 )
-from workbench.generator.protocols import PROTOCOL_NAMES
 
 if TYPE_CHECKING:
     from workbench.generator.blackhole import BlackholeConfig
+
+
+class _Default(int):
+    """A flag's default told apart from the same number given: ``--udp-port`` left out means
+    GELF's port for gelf-udp, while a given 3002 stays 3002."""
+
+
+UDP_PORT = _Default(3002)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -51,7 +58,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     net = p.add_argument_group("where to")
     net.add_argument("--address", default="127.0.0.1", help="receiver address (default 127.0.0.1)")
     net.add_argument("--tcp-port", type=int, default=3001, help="TCP/TLS port (default 3001)")
-    net.add_argument("--udp-port", type=int, default=3002, help="UDP port (default 3002)")
+    net.add_argument("--udp-port", type=int, default=UDP_PORT,
+                     help="UDP port (default 3002; with --protocol gelf-udp 12201, GELF's)")  # fmt: skip
     net.add_argument("--targets", metavar="HOST:PORT,...",
                      help="several receivers: client n sends to the (n mod k)-th (overrides --address and the port)")  # fmt: skip
     net.add_argument("--udp", action="store_true", help="send over UDP (json, raw or syslog lines)")
@@ -65,9 +73,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     net.add_argument("--file-format", choices=("json", "csv", "text"), default="json", help="with --output")
     what = p.add_argument_group("what")
     what.add_argument("--format", choices=FORMATS, default="json", help="wire format (default json)")
-    what.add_argument("--protocol", choices=PROTOCOL_NAMES,
+    what.add_argument("--protocol", choices=GENERATOR_PROTOCOLS,
                       help="a shipper's protocol instead of --format: HTTP/1.1 or gRPC requests of --batch "
-                           "records, each answer an ack")  # fmt: skip
+                           "records (each answer an ack), Forward messages of --batch records (--ack: chunk "
+                           "acks), GELF over TCP/TLS or UDP (no acks)")  # fmt: skip
+    what.add_argument("--compress", choices=("none", "gzip", "zlib"), default="none",
+                      help="with --protocol: gzip bodies (HTTP, gRPC, Forward), gzip or zlib GELF datagrams")  # fmt: skip
     what.add_argument("--auth-token", help="token the receiver asks for (the protocol's Authorization)")
     what.add_argument("--registry", metavar="URL", help="schema registry to take the log schemas from")
     what.add_argument("--replay", type=Path, metavar="FILE", help="replay the lines of a real log file")
@@ -107,12 +118,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> GeneratorConfig:
-    transport = "file" if args.output else ("udp" if args.udp else "tcp")
+    transport = "file" if args.output else ("udp" if args.udp or args.protocol == "gelf-udp" else "tcp")
     fields: dict[str, Any] = {
-        "address": args.address, "tcp_port": args.tcp_port, "udp_port": args.udp_port, "transport": transport,
+        "address": args.address, "tcp_port": args.tcp_port, "transport": transport,
         "tls": not args.no_tls, "ca_file": args.ca, "insecure": args.insecure, "ack": args.ack, "header": not args.no_header,
         "output_file": args.output, "file_format": args.file_format, "format": args.format,
-        "protocol": args.protocol, "auth_token": args.auth_token,
+        "protocol": args.protocol, "compression": args.compress, "auth_token": args.auth_token,
         "registry_url": args.registry, "replay_file": args.replay, "seed": args.seed,
         "client_prefix": args.client_prefix, "pool_logs": args.pool_logs, "batch_size": args.batch,
         "interval_ms": args.interval, "rate_per_second": args.rate, "count": args.count, "clients": args.clients,
@@ -120,6 +131,8 @@ def config_from_args(args: argparse.Namespace) -> GeneratorConfig:
         "max_datagram_bytes": args.max_datagram_bytes, "stats_interval_seconds": args.stats_interval,
         "summary_json": args.summary_json,
     }  # fmt: skip
+    if args.udp_port is not UDP_PORT or args.protocol != "gelf-udp":  # else the config's: GELF's port
+        fields["udp_port"] = int(args.udp_port)
     if args.targets:
         fields["targets"] = parse_targets(args.targets)
     if args.level_mix:
@@ -175,9 +188,10 @@ async def _generate(config: GeneratorConfig) -> int:
 def run_blackhole(args: argparse.Namespace) -> int:
     from workbench.generator.blackhole import BlackholeConfig
 
+    udp_port = int(args.udp_port)
     try:
         config = BlackholeConfig(
-            address=args.address, tcp_port=args.tcp_port, udp_port=args.udp_port if args.udp else None,
+            address=args.address, tcp_port=args.tcp_port, udp_port=udp_port if args.udp else None,
             tls=not args.no_tls, tls_dir=args.tls_dir, drop_after_frames=args.drop_after, verify=args.verify,
         )  # fmt: skip
     except pydantic.ValidationError as exc:

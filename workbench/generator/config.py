@@ -11,17 +11,21 @@ import datetime as dt
 import re
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workbench.errors import ConfigError
-from workbench.formats import UDP_FORMATS, Format, GeneratorProtocol
+from workbench.formats import STANDARD_PORTS, UDP_FORMATS, Format, GeneratorProtocol
 from workbench.units import parse_seconds  # re-exported: the CLI and tests take it from here
 
 FILE_FORMATS = ("json", "csv", "text")
 DEFAULT_LEVEL_MIX: dict[str, float] = {"ERROR": 0.05, "WARN": 0.10, "INFO": 0.70, "DEBUG": 0.15}
 MAX_DATAGRAM_BYTES = 1400
+Compression = Literal["none", "gzip", "zlib"]
+# what each protocol may compress with (``compression``); our stream formats take none
+COMPRESSIONS: dict[str, tuple[str, ...]] = {"gelf-udp": ("none", "gzip", "zlib"), "gelf-tcp": ("none",)}
+HTTP_COMPRESSIONS = ("none", "gzip")  # the HTTP protocols (Content-Encoding), gRPC, Forward (gzip entries)
 
 
 class _Frozen(BaseModel):
@@ -62,9 +66,13 @@ class GeneratorConfig(_Frozen):
     header: bool = True  # False: no LOGWB/1 line, for third-party receivers (syslog over TCP/TLS)
     output_file: Path | None = None
     file_format: Literal["json", "csv", "text"] = "json"
-    # a shipper's protocol (HTTP/1.1 or gRPC requests over TCP/TLS, each answer an ack) instead of
-    # our stream ``format``; ``batch_size`` records per request
+    # a shipper's protocol instead of our stream ``format``: HTTP/1.1 or gRPC requests over TCP/TLS
+    # (each answer an ack), Forward messages (acks with ``ack``) or GELF over TCP/TLS or UDP;
+    # ``batch_size`` records per request or message (gelf-udp: per datagram burst)
     protocol: GeneratorProtocol | None = None
+    # a protocol's compression: gzip bodies (HTTP Content-Encoding, gRPC message, Forward's
+    # CompressedPackedForward), gzip or zlib GELF datagrams; done per send (see requestpool)
+    compression: Compression = "none"
     auth_token: str | None = None  # sent as the protocol's Authorization (Bearer, Splunk, ApiKey)
     request_timeout_seconds: float = Field(30.0, gt=0)  # a request's answer, before it is retried
     # what
@@ -101,18 +109,23 @@ class GeneratorConfig(_Frozen):
     stats_interval_seconds: float = Field(5.0, ge=0)
     summary_json: Path | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _gelf_udp_defaults(cls, data: Any) -> Any:
+        """GELF over UDP goes by UDP to GELF's port unless told otherwise."""
+        if isinstance(data, dict) and data.get("protocol") == "gelf-udp":
+            return {"transport": "udp", "udp_port": STANDARD_PORTS["gelf_port"], **data}
+        return data
+
     @model_validator(mode="after")
     def _coherent(self) -> GeneratorConfig:
-        if self.transport == "udp" and self.format not in UDP_FORMATS:
+        self._protocol_fits()
+        if self.transport == "udp" and self.protocol is None and self.format not in UDP_FORMATS:
             raise ValueError(f"UDP carries {', '.join(UDP_FORMATS)} lines, not {self.format}")
         if self.transport == "udp" and self.ack:
             raise ValueError("ack mode needs TCP (acknowledgements come back on the connection)")
         if self.transport == "file" and self.output_file is None:
             raise ValueError("transport 'file' needs output_file")
-        if self.protocol is not None and self.transport != "tcp":
-            raise ValueError(f"protocol {self.protocol} runs over TCP/TLS, not {self.transport}")
-        if self.protocol is not None and self.ack:
-            raise ValueError(f"protocol {self.protocol}: every answer is an ack already (no ack mode)")
         if self.ca_file is not None and self.insecure:
             raise ValueError("give either a CA file or insecure, not both")
         unknown = set(self.level_mix) - {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"}
@@ -123,6 +136,27 @@ class GeneratorConfig(_Frozen):
         if self.client_prefix is not None and not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", self.client_prefix):
             raise ValueError("client_prefix: 1-64 characters of A-Z a-z 0-9 . _ -")
         return self
+
+    def _protocol_fits(self) -> None:
+        protocol = self.protocol
+        if protocol is None:
+            if self.compression != "none":
+                raise ValueError(
+                    "compression is a shipper protocol's (give a protocol); our formats are not compressed"
+                )
+            return
+        over = "udp" if protocol == "gelf-udp" else "tcp"
+        if self.transport != over:
+            raise ValueError(f"protocol {protocol} runs over {'UDP' if over == 'udp' else 'TCP/TLS'}, "
+                             f"not {self.transport}")  # fmt: skip
+        if self.ack and protocol != "forward":
+            why = "GELF has no acks" if protocol.startswith("gelf") else "every answer is an ack already"
+            raise ValueError(f"protocol {protocol}: {why} (no ack mode)")
+        allowed = COMPRESSIONS.get(protocol, HTTP_COMPRESSIONS)
+        if self.compression not in allowed:
+            raise ValueError(
+                f"protocol {protocol} compresses with {' or '.join(allowed)}, not {self.compression}"
+            )
 
     @property
     def port(self) -> int:

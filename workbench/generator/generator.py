@@ -1,4 +1,5 @@
-"""The load generator: realistic logs from a pre-encoded pool, paced, to TCP/TLS, UDP or a file.
+"""The load generator: realistic logs from a pre-encoded pool, paced, to TCP/TLS, UDP or a file,
+in our formats or a shipper's protocol (``protocols``: HTTP requests, Forward, GELF).
 
 ``Generator(config).run()`` returns a ``Summary`` when the count is sent, the duration is over
 or ``stop()`` was called (after the chunk in flight; then it flushes: acks awaited, TLS shut
@@ -139,16 +140,44 @@ class Generator:
         self.stats.clients = [ClientStats(cid) for cid in self.client_ids]
 
     def _request_pool(self, entries: list[Any]) -> Pool:
-        """Whole requests of the protocol; the HTTP head names the first receiver (``Host``)."""
-        from workbench.generator.protocols import SPECS
-        from workbench.generator.requestpool import RequestPool, grpc_prefix, http_head
+        """Whole requests of the protocol (the HTTP head names the first receiver, ``Host``), its
+        bodies alone when they are compressed per send, or its messages (Forward, GELF)."""
+        from workbench.generator.protocols import RequestSpec, spec_of
+        from workbench.generator.requestpool import (
+            Head,
+            RequestPool,
+            grpc_prefix,
+            http_head,
+            no_head,
+            pooled_whole,
+        )
 
         cfg = self.config
         assert cfg.protocol is not None
-        spec = SPECS[cfg.protocol]
+        spec = spec_of(cfg.protocol, cfg.ack)
         address, port = cfg.endpoint(0)
-        head = grpc_prefix if spec.grpc else http_head(spec, address, port, cfg.auth_token)
-        return RequestPool(cfg.protocol, entries, cfg.batch_size, len(self.client_ids[0]), head)
+        head: Head = no_head
+        if isinstance(spec, RequestSpec) and pooled_whole(spec, cfg.compression):
+            head = grpc_prefix if spec.grpc else http_head(spec, address, port, cfg.auth_token)
+        return RequestPool(cfg.protocol, entries, cfg.batch_size, len(self.client_ids[0]), head, spec)
+
+    def _protocol_sender(self, cs: ClientStats, endpoint: tuple[str, int]) -> Any:
+        """The sender of a shipper's protocol for one client."""
+        cfg = self.config
+        protocol = cfg.protocol
+        if protocol == "forward":
+            from workbench.generator.forward import ForwardSender
+
+            return ForwardSender(cfg, cs, self.stats.totals, self._ssl(), endpoint)
+        if protocol == "gelf-tcp":  # the pool's NUL-ended messages as they are: a stream without a header
+            return TcpSender(cfg, cs, self.stats.totals, b"", self._ssl(), endpoint)
+        if protocol == "gelf-udp":
+            from workbench.generator.gelf import GelfUdpSender
+
+            return GelfUdpSender(cfg, cs, self.stats.totals, endpoint)
+        from workbench.generator.http import RequestSender
+
+        return RequestSender(cfg, cs, self.stats.totals, self.responses, self._ssl(protocol), endpoint)
 
     def _header(self, client_id: str) -> bytes:
         cfg = self.config
@@ -185,10 +214,7 @@ class Generator:
         senders: list[Any] = []
         for i, cs in enumerate(self.stats.clients):
             if cfg.protocol is not None:
-                from workbench.generator.http import RequestSender
-
-                senders.append(RequestSender(cfg, cs, self.stats.totals, self.responses, self._ssl(cfg.protocol),
-                                             cfg.endpoint(i)))  # fmt: skip
+                senders.append(self._protocol_sender(cs, cfg.endpoint(i)))
             elif cfg.transport == "tcp":
                 senders.append(TcpSender(cfg, cs, self.stats.totals, self._header(cs.client_id), ssl_ctx,
                                          cfg.endpoint(i)))  # fmt: skip
@@ -223,13 +249,15 @@ class Generator:
         return summary
 
     def summary(self) -> Summary:
+        from workbench.generator.protocols import SPECS
+
         cfg = self.config
         elapsed = max(self.stats.elapsed(), 1e-9)
         t = self.stats.totals
         return Summary(
             seed=self.seed, format=cfg.file_format if cfg.transport == "file" else (cfg.protocol or cfg.format),
             transport=cfg.transport if cfg.transport != "tcp" else ("tls" if cfg.tls else "tcp"),
-            tls=cfg.transport == "tcp" and cfg.tls, ack=cfg.ack or cfg.protocol is not None, duration_seconds=elapsed,
+            tls=cfg.transport == "tcp" and cfg.tls, ack=cfg.ack or cfg.protocol in SPECS, duration_seconds=elapsed,
             logs_per_second=t.sent_logs_total / elapsed, mb_per_second=t.sent_bytes_total / elapsed / 1e6,
             totals=t, clients=self.stats.clients, stopped_by=self.stopped_by, schema_source=self.schema_source,
             cpu_seconds=self.stats.cpu_seconds(), protocol=cfg.protocol, responses=dict(self.responses),

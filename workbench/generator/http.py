@@ -15,7 +15,9 @@ Accounting, per request (its records all share its fate):
   request again (``retries``); after that it is failed. As in ack mode, a request whose answer
   was lost with the connection may be stored twice.
 
-``close`` shuts TLS down cleanly (close_notify, then read to EOF).
+A protocol whose bodies are compressed (``loki-protobuf``'s snappy, ``compression: gzip``) has
+its requests finished per send (``requestpool.finisher``); ``sent_bytes_total`` counts what went
+on the wire. ``close`` shuts TLS down cleanly (close_notify, then read to EOF).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from workbench.errors import ConfigError, WorkbenchError
 from workbench.generator.config import GeneratorConfig
 from workbench.generator.pool import Chunk
 from workbench.generator.protocols import SPECS, rejected_in
+from workbench.generator.requestpool import finisher
 from workbench.generator.stats import ClientStats, Totals
 
 log = logging.getLogger(__name__)
@@ -157,7 +160,7 @@ def _parse_response(buf: bytearray) -> tuple[int, bool, bytes, int] | None:
 class GrpcClient(_Client):
     """One HTTP/2 connection (the h2 library) of unary ``LogsService/Export`` calls, one at a time."""
 
-    def __init__(self, authority: str, tls: bool, token: str | None) -> None:
+    def __init__(self, authority: str, tls: bool, token: str | None, encoding: str | None = None) -> None:
         import h2.config
         import h2.connection
 
@@ -171,6 +174,8 @@ class GrpcClient(_Client):
                         ("user-agent", "workbench-generator")]  # fmt: skip
         if token:
             self.headers.append(("authorization", f"Bearer {token}"))
+        if encoding:  # the messages' compressed flag is set (``requestpool.finisher``)
+            self.headers.append(("grpc-encoding", encoding))
         self.stream_id = 0
         self.status: str | None = None
         self.body = bytearray()
@@ -269,11 +274,13 @@ class RequestSender:
         self.ssl = ssl_context
         self.conn: _Client | None = None
         self._connections = 0
+        self.finish = finisher(self.spec, config.compression, self.address, self.port, config.auth_token)
 
     def _factory(self) -> Callable[[], _Client]:
         if self.spec.grpc:
+            encoding = "gzip" if self.config.compression == "gzip" else None
             return lambda: GrpcClient(
-                f"{self.address}:{self.port}", self.ssl is not None, self.config.auth_token
+                f"{self.address}:{self.port}", self.ssl is not None, self.config.auth_token, encoding
             )
         return lambda: Http1Client(self.spec.success)
 
@@ -301,7 +308,13 @@ class RequestSender:
         """Send every request of the chunk; returns how many of its logs failed (counted here)."""
         failed = 0
         for start, end, logs, _seq in chunk.frames:
-            failed += await self._request(chunk.data[start:end], logs)
+            request = chunk.data[start:end]
+            if self.finish is not None:
+                request = self.finish(request)
+                self.totals.sent_bytes_total += len(request) - (
+                    end - start
+                )  # the generator counts the pool's
+            failed += await self._request(request, logs)
         return failed
 
     async def _request(self, request: bytes, logs: int) -> int:

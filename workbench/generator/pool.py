@@ -95,7 +95,8 @@ class ClientBuffer:
 class Layout:
     """How the replayed fields are written in a format: the kinds of the three slots."""
 
-    ts_kind: str  # iso | micros | varint | zigzag; request pools: fixed64-ns | nanos | epoch-us
+    ts_kind: str  # iso | micros | varint | zigzag; protocol pools: fixed64-ns | nanos | epoch-us | eventtime
+    #                | proto-timestamp (``ts_slot``)
     seq_kind: str  # digits-space | digits-zero | varint | zigzag
 
 
@@ -317,20 +318,27 @@ class Pool:
         return (((v[:, None] >> _SHIFT_SEQ) & 0x7F) | _CONT_SEQ).astype(np.uint8)
 
     def _ts_bytes(self, ts_us: int) -> np.ndarray:
-        kind = self.layout.ts_kind
-        if kind == "iso":
-            text = iso_bytes(ts_us)
-        elif kind == "micros":
-            text = b"%016d" % ts_us
-        elif kind == "fixed64-ns":  # OTLP time_unix_nano
-            text = (ts_us * 1000).to_bytes(8, "little")
-        elif kind == "nanos":  # OTLP/JSON, Loki: 19 digits of nanoseconds
-            text = b"%019d" % (ts_us * 1000)
-        elif kind == "epoch-us":  # HEC: epoch seconds with 6 decimals
-            text = b"%d.%06d" % divmod(ts_us, 1_000_000)
-        else:
-            text = padded_varint(ts_us if kind == "varint" else zigzag(ts_us), TS_VARINT_BYTES)
-        return np.frombuffer(text, dtype=np.uint8)
+        return np.frombuffer(ts_slot(self.layout.ts_kind, ts_us), dtype=np.uint8)
+
+
+def ts_slot(kind: str, micros: int) -> bytes:
+    """A timestamp slot of ``kind`` holding ``micros``: the same width whatever the time."""
+    if kind == "iso":
+        return iso_bytes(micros)
+    if kind == "micros":  # journald
+        return b"%016d" % micros
+    if kind == "fixed64-ns":  # OTLP time_unix_nano
+        return (micros * 1000).to_bytes(8, "little")
+    if kind == "nanos":  # OTLP/JSON, Loki JSON: 19 digits of nanoseconds
+        return b"%019d" % (micros * 1000)
+    if kind == "epoch-us":  # HEC, GELF: epoch seconds with 6 decimals
+        return b"%d.%06d" % divmod(micros, 1_000_000)
+    seconds, us = divmod(micros, 1_000_000)
+    if kind == "eventtime":  # Fluent's EventTime (ext 0): uint32 seconds, uint32 nanoseconds, big endian
+        return seconds.to_bytes(4, "big") + (us * 1000).to_bytes(4, "big")
+    if kind == "proto-timestamp":  # google.protobuf.Timestamp's fields, both varints over-long
+        return b"\x08" + padded_varint(seconds, 5) + b"\x10" + padded_varint(us * 1000, 5)
+    return padded_varint(micros if kind == "varint" else zigzag(micros), TS_VARINT_BYTES)
 
 
 def _common_prefix(a: bytes, b: bytes) -> int:

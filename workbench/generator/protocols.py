@@ -1,10 +1,10 @@
-"""The shippers' protocols the generator speaks: how one request body of a batch is built.
+"""The shippers' protocols the generator speaks: how the bytes of one batch are built.
 
-Each protocol is a ``RequestSpec``: its route, content type, token scheme and a ``body``
-function that encodes a batch of entries whose ``timestamp``, ``seq`` and ``client_id`` hold the
-pool's sentinels (``pool.SENTINEL_*``). ``requestpool.RequestPool`` finds those sentinels in the
-encoded body (one of each per record, in body order) and patches them per send, so every slot
-must have a fixed width whatever value it later holds:
+Each protocol is a spec: a ``body`` function that encodes a batch of entries whose
+``timestamp``, ``seq`` and ``client_id`` hold the pool's sentinels (``pool.SENTINEL_*``), and the
+kinds of those slots. ``requestpool.RequestPool`` finds the sentinels in the encoded bytes (one
+of each per record, in order) and patches them per send, so every slot must have a fixed width
+whatever value it later holds. ``RequestSpec`` (HTTP/1.1 or gRPC requests, each answer an ack):
 
 * ``otlp-http`` / ``otlp-grpc``: an ``ExportLogsServiceRequest`` (opentelemetry-proto's classes),
   one ``ResourceLogs`` per service and host; ``time_unix_nano`` is fixed64 (8 bytes), ``seq`` an
@@ -17,7 +17,22 @@ must have a fixed width whatever value it later holds:
 * ``elasticsearch``: a ``create`` action and a source per record, ``@timestamp`` RFC 3339 with
   microseconds, ``seq`` 12 digits;
 * ``loki``: a JSON push, one stream per service and host, ``[ns, line, metadata]`` per record,
-  the time 19 digits of nanoseconds, ``seq`` and ``client_id`` in the structured metadata.
+  the time 19 digits of nanoseconds, ``seq`` and ``client_id`` in the structured metadata;
+* ``loki-protobuf``: the same push as Loki's ``logproto.PushRequest`` (written here field by
+  field), the ``Timestamp``'s two varints over-long (5 bytes each); its body is snappy-compressed
+  per send (``encoding``), after the patching.
+
+``StreamSpec`` (messages on a connection or datagrams, no request head):
+
+* ``forward``: one PackedForward message per batch, ``[tag, bin, {"size": n}]``, the bin a
+  MessagePack stream of ``[EventTime, record]`` (EventTime: fixext 8, type 0, fixed width); the
+  record holds ``message``, ``level``, ``service``, ``host``, ``seq`` (12 digits), ``client_id``
+  and the rest as keys; in ack mode the option map ends with ``"chunk"``, a 16-byte placeholder
+  that is the last bytes of the message (``CHUNK_BYTES``), written per send;
+* ``gelf-tcp`` / ``gelf-udp``: one GELF 1.1 object per record, each ended by NUL (the UDP sender
+  splits them into datagrams): ``timestamp`` a number ``SSSSSSSSSS.uuuuuu``, ``level`` the
+  syslog severity, ``_service``, ``_seq`` (12 digits), ``_client_id``, ``_user_id``... and every
+  attribute as ``_<key>``.
 
 What each decoder makes of these fields is in ``workbench/shippers/*.py``; the stored entry has
 the generated ``seq`` and ``client_id``, so scenario accounting stays exact.
@@ -25,19 +40,27 @@ the generated ``seq`` and ``client_id``, so scenario accounting stays exact.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgpack
 import msgspec
 
 from workbench import model
-from workbench.formats import GENERATOR_PROTOCOLS
+from workbench.codecs.proto import varint
+from workbench.errors import ConfigError
+from workbench.generator.pool import iso_bytes, ts_slot
 
-PROTOCOL_NAMES = GENERATOR_PROTOCOLS
 SEVERITY = {"TRACE": 1, "DEBUG": 5, "INFO": 9, "WARN": 13, "ERROR": 17, "FATAL": 21}
+SYSLOG_SEVERITY = {"TRACE": 7, "DEBUG": 7, "INFO": 6, "WARN": 4, "ERROR": 3, "FATAL": 2}  # GELF's level
 SCOPE = "workbench.generator"
 ES_INDEX = "logs-workbench"
+FORWARD_TAG = "workbench"
+CHUNK_BYTES = 16  # a Forward chunk id: 16 hex digits
+CHUNK_PLACEHOLDER = "?" * CHUNK_BYTES
 
 
 @dataclass(frozen=True)
@@ -47,24 +70,30 @@ class RequestSpec:
     path: str
     content_type: str
     auth_scheme: str  # what precedes the token in Authorization
-    ts_kind: str  # how the timestamp slot is written (``pool.Pool._ts_bytes``)
+    ts_kind: str  # how the timestamp slot is written (``pool.ts_slot``)
     seq_kind: str  # digits-zero | varint
     body: Callable[[Sequence[Any], str], bytes]  # entries (with sentinels), sentinel client id
     grpc: bool = False
     success: tuple[int, ...] = (200,)
+    encoding: str | None = None  # the body's own compression, applied per send (snappy for Loki)
 
     def ts_sentinel(self, micros: int) -> bytes:
         """The timestamp sentinel as the body holds it (the slot's bytes)."""
-        nanos = micros * 1000
-        if self.ts_kind == "fixed64-ns":
-            return nanos.to_bytes(8, "little")
-        if self.ts_kind == "nanos":
-            return b"%019d" % nanos
-        if self.ts_kind == "epoch-us":
-            return b"%d.%06d" % divmod(micros, 1_000_000)
-        from workbench.generator.pool import iso_bytes
+        return ts_slot(self.ts_kind, micros)
 
-        return iso_bytes(micros)
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """A protocol of messages on a connection (or datagrams): no head, no answer per batch."""
+
+    name: str
+    transport: str  # tcp | udp
+    ts_kind: str
+    seq_kind: str
+    body: Callable[[Sequence[Any], str], bytes]
+
+    def ts_sentinel(self, micros: int) -> bytes:
+        return ts_slot(self.ts_kind, micros)
 
 
 def _groups(entries: Sequence[Any]) -> dict[tuple[str, str], list[Any]]:
@@ -169,8 +198,6 @@ def hec_events(entries: Sequence[Any], cid: str) -> bytes:
 
 
 def es_bulk(entries: Sequence[Any], cid: str) -> bytes:
-    from workbench.generator.pool import iso_bytes
-
     enc = msgspec.json.encode
     action = b'{"create":{}}'
     parts = []
@@ -196,6 +223,72 @@ def loki_push(entries: Sequence[Any], cid: str) -> bytes:
     return msgspec.json.encode({"streams": streams})
 
 
+def _labels(labels: dict[str, str]) -> str:
+    """Prometheus label syntax, as Loki's ``labels`` string holds it."""
+
+    def quoted(v: str) -> str:
+        return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+    return "{" + ", ".join(f'{k}="{quoted(v)}"' for k, v in labels.items()) + "}"
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field."""
+    return bytes([number << 3 | 2]) + varint(len(payload)) + payload
+
+
+def loki_protobuf(entries: Sequence[Any], cid: str) -> bytes:
+    """``PushRequest{streams: [StreamAdapter{labels, entries: [EntryAdapter{timestamp, line,
+    structuredMetadata}]}]}``, uncompressed (snappy comes per send)."""
+    streams = []
+    for (service, host), group in _groups(entries).items():
+        parts = [_field(1, _labels({"service_name": service, "host": host}).encode())]
+        for e in group:
+            stamp = ts_slot("proto-timestamp", model.micros_from_utc(e.timestamp))
+            metadata = b"".join(_field(3, _field(1, k.encode()) + _field(2, v.encode()))
+                                for k, v in {"level": e.level, **_pairs(e, cid)}.items())  # fmt: skip
+            parts.append(_field(2, _field(1, stamp) + _field(2, e.message.encode()) + metadata))
+        streams.append(_field(1, b"".join(parts)))
+    return b"".join(streams)
+
+
+# --- Fluent Forward, GELF ----------------------------------------------------------------------
+
+
+def _event_time(e: Any) -> msgpack.ExtType:
+    return msgpack.ExtType(0, ts_slot("eventtime", model.micros_from_utc(e.timestamp)))
+
+
+def forward_packed(entries: Sequence[Any], cid: str, *, chunk: bool = False) -> bytes:
+    """One PackedForward message; with ``chunk`` its option map ends with the chunk placeholder."""
+    packer = msgpack.Packer(use_bin_type=True)
+    stream = b"".join(
+        packer.pack([_event_time(e), {"message": e.message, "level": e.level, "service": e.service,
+                                      "host": e.host, **_pairs(e, cid)}])
+        for e in entries
+    )  # fmt: skip
+    option: dict[str, Any] = {"size": len(entries)}
+    if chunk:
+        option["chunk"] = CHUNK_PLACEHOLDER
+    data: bytes = packer.pack([FORWARD_TAG, stream, option])
+    if chunk and not data.endswith(CHUNK_PLACEHOLDER.encode()):  # the sender writes the id over these bytes
+        raise ConfigError("Forward pool: the chunk placeholder is not the end of the message")
+    return data
+
+
+def gelf_messages(entries: Sequence[Any], cid: str) -> bytes:
+    """GELF 1.1 objects, each ended by NUL (TCP's framing; the UDP sender cuts them apart)."""
+    enc = msgspec.json.encode
+    parts = []
+    for e in entries:
+        stamp = msgspec.Raw(ts_slot("epoch-us", model.micros_from_utc(e.timestamp)))
+        message: dict[str, Any] = {"version": "1.1", "host": e.host, "short_message": e.message,
+                                   "timestamp": stamp, "level": SYSLOG_SEVERITY[e.level], "_service": e.service}  # fmt: skip
+        message.update((f"_{k}", v) for k, v in _pairs(e, cid).items() if k != "id")  # GELF forbids _id
+        parts.append(enc(message))
+    return b"\0".join(parts) + b"\0"
+
+
 SPECS: dict[str, RequestSpec] = {
     spec.name: spec
     for spec in (
@@ -210,8 +303,31 @@ SPECS: dict[str, RequestSpec] = {
                     "digits-zero", es_bulk),
         RequestSpec("loki", "POST", "/loki/api/v1/push", "application/json", "Bearer", "nanos", "digits-zero",
                     loki_push, success=(204, 200)),
+        RequestSpec("loki-protobuf", "POST", "/loki/api/v1/push", "application/x-protobuf", "Bearer",
+                    "proto-timestamp", "digits-zero", loki_protobuf, success=(204, 200), encoding="snappy"),
     )
 }  # fmt: skip
+STREAM_SPECS: dict[str, StreamSpec] = {
+    spec.name: spec
+    for spec in (
+        StreamSpec("forward", "tcp", "eventtime", "digits-zero", forward_packed),
+        StreamSpec("gelf-tcp", "tcp", "epoch-us", "digits-zero", gelf_messages),
+        StreamSpec("gelf-udp", "udp", "epoch-us", "digits-zero", gelf_messages),
+    )
+}
+# the request protocols whose pool holds each request as it goes on the wire (head and body);
+# the others' bodies are compressed per send (``requestpool.finisher``)
+PROTOCOL_NAMES: tuple[str, ...] = tuple(name for name, spec in SPECS.items() if spec.encoding is None)
+
+
+def spec_of(protocol: str, ack: bool = False) -> RequestSpec | StreamSpec:
+    """The spec of a generator protocol (Forward in ack mode: its messages carry a chunk)."""
+    if protocol in SPECS:
+        return SPECS[protocol]
+    spec = STREAM_SPECS[protocol]
+    if protocol == "forward" and ack:
+        return dataclasses.replace(spec, body=functools.partial(forward_packed, chunk=True))
+    return spec
 
 
 def rejected_in(protocol: str, body: bytes) -> int:

@@ -9,6 +9,14 @@ since every slot has a fixed width (see ``protocols``) the lengths in the head, 
 every nested protobuf length stay valid whatever is patched in. ``Pool.render`` then writes a
 chunk of requests with a few numpy assignments: no per-log Python call while sending.
 
+The stream protocols (``protocols.STREAM_SPECS``: Forward, GELF) use the same pool with no head:
+a batch is one Forward message, or a batch's GELF messages.
+
+A compressed body cannot be patched, so a protocol whose body is compressed (Loki's protobuf is
+snappy, any HTTP protocol with ``compression: gzip``) keeps only the bodies in its pool, and each
+request is compressed and given its head per send (``finisher``: one C call per request, not per
+record).
+
 A run's last request may be cut to fewer records (``count`` not a multiple of ``batch_size``):
 that one request is encoded again with its first records, and their slots are filled from the
 rendered request (``cut_batch``).
@@ -16,9 +24,11 @@ rendered request (``cut_batch``).
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import cramjam
 import msgspec
 import numpy as np
 
@@ -33,33 +43,77 @@ from workbench.generator.pool import (
     Layout,
     Pool,
 )
-from workbench.generator.protocols import SPECS, RequestSpec
+from workbench.generator.protocols import RequestSpec, StreamSpec, spec_of
 
 Head = Callable[[int], bytes]  # body length -> what precedes the body (HTTP head or gRPC prefix)
+GZIP_LEVEL = 1  # the generator must outrun the ingestor; inflating costs the receiver the same at any level
+# bytes just before a timestamp slot, so that the needle cannot match elsewhere
+TS_PREFIX = {"fixed64-ns": b"\x09", "eventtime": b"\xd7\x00"}  # fixed64 field 1; MessagePack fixext 8, type 0
 
 
 def grpc_prefix(length: int) -> bytes:
     return b"\x00" + length.to_bytes(4, "big")
 
 
-def http_head(spec: RequestSpec, host: str, port: int, token: str | None) -> Head:
+def no_head(length: int) -> bytes:
+    return b""
+
+
+def http_head(spec: RequestSpec, host: str, port: int, token: str | None,
+              content_encoding: str | None = None) -> Head:  # fmt: skip
     """The request head of ``spec`` for a body of a given length (keep-alive, HTTP/1.1)."""
     fixed = (f"{spec.method} {spec.path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: {spec.content_type}\r\n"
              f"User-Agent: workbench-generator\r\n")  # fmt: skip
     if token:
         fixed += f"Authorization: {spec.auth_scheme} {token}\r\n"
+    if content_encoding:
+        fixed += f"Content-Encoding: {content_encoding}\r\n"
     start = fixed.encode("latin-1")
     return lambda length: start + b"Content-Length: %d\r\n\r\n" % length
 
 
+def pooled_whole(spec: RequestSpec, compression: str) -> bool:
+    """Whether the pool can hold this protocol's requests as sent (no compression per send)."""
+    return spec.encoding is None and compression == "none"
+
+
+def gzip_bytes(data: bytes) -> bytes:
+    return zlib.compress(data, GZIP_LEVEL, wbits=31)
+
+
+def snappy_bytes(data: bytes) -> bytes:
+    return bytes(cramjam.snappy.compress_raw(data))
+
+
+def finisher(spec: RequestSpec, compression: str, host: str, port: int,
+             token: str | None) -> Callable[[bytes], bytes] | None:  # fmt: skip
+    """How a pooled body becomes the request sent when the pool cannot hold it whole: gzip
+    (``compression``; for Loki's protobuf it replaces snappy, as Loki reads it) or the protocol's
+    own snappy, then the HTTP head or the gRPC prefix (compressed flag set, ``grpc-encoding``
+    sent by the client). None when the pool holds the requests as sent."""
+    if pooled_whole(spec, compression):
+        return None
+    compress = gzip_bytes if compression == "gzip" else snappy_bytes
+    if spec.grpc:
+        return lambda body: b"\x01" + len(packed := compress(body)).to_bytes(4, "big") + packed
+    head = http_head(spec, host, port, token, "gzip" if compression == "gzip" else None)
+
+    def finish(body: bytes) -> bytes:
+        packed = compress(body)
+        return head(len(packed)) + packed
+
+    return finish
+
+
 class RequestPool(Pool):
-    """Complete requests of one protocol, ``batch_size`` records each, replayed with patched slots."""
+    """Complete requests of one protocol, ``batch_size`` records each, replayed with patched slots
+    (``spec``: the protocol's, or another encoding of it such as Forward's with chunk ids)."""
 
     def __init__(self, protocol: str, entries: Sequence[Any], batch_size: int, client_id_width: int,
-                 head: Head) -> None:  # fmt: skip
+                 head: Head, spec: RequestSpec | StreamSpec | None = None) -> None:  # fmt: skip
         if not entries:
             raise ConfigError("the payload pool is empty (no valid log records to send)")
-        self.spec = SPECS[protocol]
+        self.spec = spec or spec_of(protocol)
         self.fmt = protocol
         self.batch_size = batch_size
         self.cid_width = client_id_width
@@ -67,9 +121,7 @@ class RequestPool(Pool):
         self.sentinel_cid = "~" * client_id_width
         self.layout = Layout(self.spec.ts_kind, self.spec.seq_kind)
         self._head = head
-        self._ts_needle = (b"\x09" if self.spec.ts_kind == "fixed64-ns" else b"") + self.spec.ts_sentinel(
-            SENTINEL_US
-        )
+        self._ts_needle = TS_PREFIX.get(self.spec.ts_kind, b"") + self.spec.ts_sentinel(SENTINEL_US)
         self._ts_skip = len(self._ts_needle) - len(self.spec.ts_sentinel(SENTINEL_US))
         if self.spec.seq_kind == "varint":
             seq_varint = varint(SENTINEL_SEQ)
