@@ -2,7 +2,8 @@
 the limits of its building blocks measured in the same run.
 
     python bench/ingest.py [--seconds 8] [--workers 1,2] [--senders 2] [--formats json,proto,avro,syslog,raw]
-                           [--protocols otlp-http,otlp-grpc,otlp-json,hec,elasticsearch,loki]
+                           [--protocols otlp-http,otlp-grpc,otlp-json,hec,elasticsearch,loki,loki-protobuf,
+                                        forward,gelf-tcp,gelf-udp] [--gelf-udp-rate 100000]
 
 Senders are separate processes replaying one pre-encoded buffer (about 1 MB of 100-byte-ish logs)
 over TLS as fast as the ingestor takes it; every log is counted in the output files after a
@@ -21,7 +22,10 @@ one ``--workers`` value the scaling table gives stored logs/s per worker count.
 (``python -m workbench generate --protocol P``, 2 keep-alive clients each, 1,000-record requests
 from a pre-encoded request pool, each answer an ack) into the same ingestor setup, and printed
 with its stored logs/s against our ``proto`` stream in the same run (``proto`` is added to
-``--formats`` when missing).
+``--formats`` when missing). ``forward`` sends 1,000-entry PackedForward messages with chunk acks
+(``--ack``); ``gelf-tcp`` 1,000 messages a write, no acks; ``gelf-udp`` goes to the ingestor's
+GELF port paced at ``--gelf-udp-rate`` logs/s in all (0: unpaced), so ``lost`` (sent, not
+stored) is what UDP dropped.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ import zstandard
 
 from workbench import model, wire
 from workbench.codecs import get
+from workbench.formats import GENERATOR_PROTOCOLS
 from workbench.ingestor import Ingestor, IngestorConfig
 from workbench.ingestor.decoding import Codecs, Rejects, SchemaSet, Session, WorkerContext
 from workbench.ingestor.metrics import WorkerMetrics
@@ -227,7 +232,7 @@ def zstd_ceiling(seconds: float, level: int = 1) -> float:
 
 
 async def run_protocol(
-    protocol: str, seconds: float, workers: int, senders: int, tmp: Path
+    protocol: str, seconds: float, workers: int, senders: int, tmp: Path, gelf_udp_rate: float = 100_000
 ) -> dict[str, float]:
     """Stored logs/s of a shipper protocol sent by our generator (steady state, as ``run_format``)."""
     import json
@@ -235,15 +240,22 @@ async def run_protocol(
 
     data_dir = tmp / protocol
     cfg = IngestorConfig(data_dir=data_dir, tcp_port=0, udp_port=None, http_port=None, workers=workers,
-                         stats_line=False, compression_level=1)  # fmt: skip
+                         stats_line=False, compression_level=1,
+                         gelf_port=0 if protocol == "gelf-udp" else None)  # fmt: skip
     ing = Ingestor(cfg)
     await ing.start()
+    extra = {"forward": ["--ack"]}.get(protocol, [])
+    batch = "1000"
+    if protocol == "gelf-udp":  # bursts of 100 datagrams, paced: UDP has no back-pressure
+        extra, batch = ["--udp-port", str(ing.standard_ports["gelf_port"])], "100"
+        if gelf_udp_rate:
+            extra += ["--rate", str(gelf_udp_rate / senders)]
 
     def command(i: int) -> list[str]:
         return [sys.executable, "-m", "workbench", "generate", "--protocol", protocol, "--tcp-port",
                 str(ing.tcp_port), "--ca", str(ing.cert_path), "--duration", f"{seconds}s", "--clients", "2",
-                "--batch", "1000", "--interval", "0", "--stats-interval", "0", "--client-prefix", f"b{i}",
-                "--summary-json", str(tmp / f"{protocol}-{i}.json")]  # fmt: skip
+                "--batch", batch, "--interval", "0", "--stats-interval", "0", "--client-prefix", f"b{i}",
+                "--summary-json", str(tmp / f"{protocol}-{i}.json"), *extra]  # fmt: skip
 
     procs = [subprocess.Popen(command(i), stdout=subprocess.DEVNULL) for i in range(senders)]
     samples: list[tuple[float, float]] = []
@@ -256,6 +268,7 @@ async def run_protocol(
     await ing.stop()
     stored = count_stored(data_dir)
     summaries = [json.loads((tmp / f"{protocol}-{i}.json").read_text()) for i in range(senders)]
+    sent = sum(s["totals"]["sent_logs_total"] for s in summaries)
     acked = sum(s["totals"]["acked_logs_total"] for s in summaries)
     failed = sum(s["totals"]["failed_logs_total"] for s in summaries)
     busy = [s for s in samples if s[1] > 0]
@@ -263,7 +276,7 @@ async def run_protocol(
     rate = (
         (steady[-1][1] - steady[0][1]) / (steady[-1][0] - steady[0][0]) if len(steady) >= 2 else float("nan")
     )
-    return {"sent": acked, "failed": failed, "stored": stored, "logs_per_sec": rate}
+    return {"sent": sent, "acked": acked, "failed": failed, "stored": stored, "logs_per_sec": rate}
 
 
 def main() -> None:
@@ -273,11 +286,17 @@ def main() -> None:
     ap.add_argument("--senders", type=int, default=2)
     ap.add_argument("--formats", default="json,proto,avro,syslog,raw")
     ap.add_argument(
-        "--protocols", default="", help="shippers' protocols to add, e.g. otlp-http,otlp-grpc,hec"
+        "--protocols", default="", help="shippers' protocols to add, e.g. otlp-http,otlp-grpc,hec,forward"
+    )
+    ap.add_argument(
+        "--gelf-udp-rate", type=float, default=100_000, help="gelf-udp's pace in logs/s (0: unpaced)"
     )
     args = ap.parse_args()
     formats = args.formats.split(",")
     protocols = [p for p in args.protocols.split(",") if p]
+    unknown = sorted(set(protocols) - set(GENERATOR_PROTOCOLS))
+    if unknown:
+        ap.error(f"--protocols: unknown {', '.join(unknown)} (known: {', '.join(GENERATOR_PROTOCOLS)})")
     if protocols and "proto" not in formats:
         formats.append("proto")
     prows: dict[str, dict[str, float]] = {}
@@ -302,7 +321,7 @@ def main() -> None:
             print(f"... {protocol}: {args.senders} generator processes for {args.seconds:.0f}s into {top} workers",
                   file=sys.stderr, flush=True)  # fmt: skip
             prows[protocol] = asyncio.run(
-                run_protocol(protocol, args.seconds, top, args.senders, Path(tmp) / "p")
+                run_protocol(protocol, args.seconds, top, args.senders, Path(tmp) / "p", args.gelf_udp_rate)
             )
     print(
         f"building blocks on this machine ({cores} cores, {ssl.OPENSSL_VERSION}, Python {sys.version.split()[0]}):"
@@ -330,14 +349,13 @@ def main() -> None:
     if protocols:
         proto_rate = rows[("proto", top)]["logs_per_sec"]
         print(f"\nshippers' protocols, {top} worker(s), {args.senders} generator processes x 2 clients, "
-              "1,000-record requests over TLS:")  # fmt: skip
-        print(
-            f"{'protocol':<14} {'stored logs/s':>14} {'acked':>10} {'stored':>10} {'failed':>7} {'vs proto':>9}"
-        )
+              "1,000 records a request or message over TLS (gelf-udp: plain UDP):")  # fmt: skip
+        print(f"{'protocol':<14} {'stored logs/s':>14} {'sent':>10} {'acked':>10} {'stored':>10} {'lost':>8} "
+              f"{'failed':>7} {'vs proto':>9}")  # fmt: skip
         for protocol in protocols:
             r = prows[protocol]
-            print(f"{protocol:<14} {r['logs_per_sec']:>14,.0f} {r['sent']:>10,} {r['stored']:>10,} "
-                  f"{r['failed']:>7,} {r['logs_per_sec'] / proto_rate:>9.2f}")  # fmt: skip
+            print(f"{protocol:<14} {r['logs_per_sec']:>14,.0f} {r['sent']:>10,} {r['acked']:>10,} {r['stored']:>10,} "
+                  f"{r['sent'] - r['stored']:>8,} {r['failed']:>7,} {r['logs_per_sec'] / proto_rate:>9.2f}")  # fmt: skip
     if len(worker_counts) > 1:
         print("\nscaling: stored logs/s by worker count (ratio to the first)")
         print(f"{'format':<8} " + " ".join(f"{f'{w} worker(s)':>14}" for w in worker_counts))
