@@ -230,6 +230,49 @@ def test_rsyslog_target_is_accounted_like_our_ingestor(tmp_path: Path) -> None:
     assert 'streamDriver.name="gtls"' in conf and "127.0.0.1" in conf
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["rsyslog", "syslog-ng"])
+def test_peer_stopped_after_the_senders_closed_stores_what_its_sockets_still_held(
+    tmp_path: Path, kind: str
+) -> None:
+    """rsyslog stops reading its sockets on SIGTERM: a loaded machine's last batches, still in the
+    kernel when the runner stopped it, were lost (a CI run stored 8000 of 8200). Here the receiver
+    is frozen while the load is sent and closed, as if it got no CPU; its stop waits until it has
+    read every connection to its end, then its clean shutdown writes them all."""
+    import asyncio
+
+    from workbench.scenario.external import ExternalReceiver, read_external
+    from workbench.scenario.model import RsyslogTarget, SyslogNgTarget
+
+    model = RsyslogTarget if kind == "rsyslog" else SyslogNgTarget
+    target = model.model_validate({"type": kind, "tls": False})
+    frames = b"".join(
+        b"%d %s" % (len(m), m)
+        for m in (f'<14>1 2026-01-01T00:00:00Z h app 1 - [log@32473 client_id="c" seq="{i}"] {"x" * 150}'.encode()
+                  for i in range(2000))
+    )  # fmt: skip
+
+    async def main() -> int:
+        receiver = await ExternalReceiver.start(target, tmp_path, tmp_path / "logs", kind, dict)
+        pid = receiver.proc.pid
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", receiver.handles[0].tcp_port)
+            writer.write(frames)
+            writer.close()
+            await asyncio.wait_for(writer.wait_closed(), 10)  # the kernel's buffers hold it all
+            # it gets the CPU back only once the runner has begun to stop it
+            asyncio.get_running_loop().call_later(0.5, os.kill, pid, signal.SIGCONT)
+            await receiver.stop()
+        finally:
+            if receiver.proc.returncode is None:
+                os.kill(pid, signal.SIGCONT)
+        assert receiver.proc.returncode == 0
+        return read_external(tmp_path / "data", target.output).lines
+
+    assert asyncio.run(main()) == 2000
+
+
 @pytest.mark.parametrize("kind", ["rsyslog", "syslog-ng"])
 def test_peer_configs_use_absolute_paths_under_a_relative_results_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str

@@ -3,8 +3,9 @@ of our ingestor, and syslog-ng's ``loggen`` in place of our generator.
 
 The runner writes the receiver's configuration into the cell's folder, starts it on a free port
 on 127.0.0.1, waits until the port accepts connections, sends it the same syslog load (RFC 5424,
-octet-counted, no format header, TLS or plain TCP), stops it with SIGTERM, and reads its output
-files with the same accounting: each stored line is the raw message, whose structured data
+octet-counted, no format header, TLS or plain TCP), waits until it has read every connection to
+its end, stops it with SIGTERM, waits for its exit, and reads its output files with the same
+accounting: each stored line is the raw message, whose structured data
 ``[log@32473 client_id="..." seq="..."]`` says which client and seq it is.
 
 ``loggen`` writes its own messages (``seq: 0000000042, thread: 0001, ...`` in MSG), one seq
@@ -22,6 +23,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+import psutil
 
 from workbench.errors import ComponentFailed
 from workbench.scenario.accounting import Stored, combine, output_files, per_client_counts, read_bytes
@@ -44,8 +47,11 @@ from workbench.scenario.placement.base import GeneratorResult, IngestorHandle, t
 from workbench.scenario.sampling import ProcessUsage
 from workbench.tls import ensure_self_signed
 
+# main_queue: on SIGTERM rsyslog writes out what it has read for up to timeoutShutdown (default 1.5s,
+# then it discards the rest); a loaded machine may need longer, and the runner waits for its exit
 RSYSLOG_CONFIG = """# written by the workbench runner for one cell
 global(workDirectory="{data_dir}" maxMessageSize="64k"{tls_global})
+main_queue(queue.timeoutShutdown="20000")
 module(load="imtcp" maxSessions="1000"{tls_module})
 template(name="raw" type="string" string="%rawmsg%\\n")
 input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="bench")
@@ -71,6 +77,11 @@ SYSLOG_NG_TLS = ' tls(key-file("{key}") cert-file("{cert}") peer-verify(optional
 _CLIENT_SEQ = re.compile(rb'client_id="([^"]*)"[^\]]*?seq="(\d+)"')
 _LOGGEN_SEQ = re.compile(rb"seq: (\d+), thread: (\d+)")
 _LOGGEN_TOTAL = re.compile(r"average rate = ([\d.]+) msg/sec, count=(\d+), time=([\d.]+)")
+# a receiver's end of a connection it has not read to EOF and closed: waiting to be accepted or
+# open (ESTABLISHED), or closed by the sender with data perhaps still unread (CLOSE_WAIT)
+_UNREAD_STATES = frozenset({psutil.CONN_SYN_RECV, psutil.CONN_ESTABLISHED, psutil.CONN_CLOSE_WAIT})
+READ_TIMEOUT_SECONDS = 30.0  # for a receiver to read what the senders' closed connections hold
+EXIT_TIMEOUT_SECONDS = 30.0  # after SIGTERM, then SIGKILL (above rsyslog's queue.timeoutShutdown)
 
 
 def _free_port() -> int:
@@ -161,7 +172,7 @@ def render(target: ExternalTarget, cell_dir: Path) -> tuple[list[str], str, dict
 class ExternalReceiver:
     """A third-party receiver of a cell's load, in the shape of ``targets.Targets``: started on
     a free port with its config written into the cell's folder, sampled by counting its output
-    lines, stopped with SIGTERM, its files read with our accounting."""
+    lines, stopped with SIGTERM once it has read its connections, its files read with our accounting."""
 
     header = False  # third parties read syslog without our format header
 
@@ -212,7 +223,17 @@ class ExternalReceiver:
         return ExternalProbe(self.components)
 
     async def stop(self) -> None:
-        await terminate(self.proc, 30.0)
+        """Once it has read every connection to its end, SIGTERM, and its exit: rsyslog stops reading
+        its sockets on SIGTERM (what the kernel still holds for it is lost, the last batches of a
+        loaded machine), then writes out what it has read and closes its files."""
+        port = self.handles[0].tcp_port
+        await wait_connections_read(port, READ_TIMEOUT_SECONDS)
+        await terminate(self.proc, EXIT_TIMEOUT_SECONDS)
+        if self.proc.returncode == -signal.SIGKILL:
+            raise ComponentFailed(
+                f"target on port {port} did not exit within {EXIT_TIMEOUT_SECONDS:.0f}s of SIGTERM and was "
+                "killed: its output may lack what it had not written yet"
+            )
 
     async def read_stored(self) -> Stored:
         h = self.handles[0]
@@ -254,6 +275,29 @@ class ExternalProbe:
 
     async def close(self) -> None:
         return None
+
+
+def unread_connections(port: int) -> int:
+    """How many connections to ``port`` its receiver has not yet read to EOF and closed (the
+    kernel's sockets of every process: one accepted by no one yet counts too; IPv6 too, for a
+    command that listens on ``::``)."""
+    return sum(
+        1
+        for c in psutil.net_connections(kind="tcp")
+        if c.laddr and c.laddr.port == port and c.status in _UNREAD_STATES
+    )
+
+
+async def wait_connections_read(port: int, timeout_seconds: float) -> None:
+    """Wait until the receiver on ``port`` has read and closed every connection the senders have
+    closed (the generators have returned: each closed its connections), at most ``timeout_seconds``
+    (a sender that still holds one open, a receiver that reads no more: the accounting shows the
+    loss). Without the right to list sockets (macOS without root) there is nothing to wait on."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_seconds
+    with contextlib.suppress(psutil.AccessDenied):
+        while await loop.run_in_executor(None, unread_connections, port) and loop.time() < deadline:
+            await asyncio.sleep(0.05)
 
 
 def count_lines(data_dir: Path, pattern: str) -> int:
