@@ -65,13 +65,9 @@ cdef struct Text:
 
 cdef inline bint plain8(const unsigned char* s):
     """Eight bytes of printable ASCII without quote or backslash: the usual case, tested a word at
-    a time (a byte under 0x20, equal to 0x22 or 0x5C, or over 0x7F leaves a high bit in the mask)."""
-    cdef unsigned long long x, q, b
-    memcpy(&x, s, 8)
-    q = x ^ 0x2222222222222222ULL
-    b = x ^ 0x5C5C5C5C5C5C5C5CULL
-    return ((x | ((x - 0x2020202020202020ULL) & ~x) | ((q - 0x0101010101010101ULL) & ~q)
-             | ((b - 0x0101010101010101ULL) & ~b)) & 0x8080808080808080ULL) == 0
+    a time."""
+    cdef unsigned long long x = load8(s)
+    return x & 0x8080808080808080ULL == 0 and no_escape8(x)
 
 
 cdef int scan(const unsigned char* s, Py_ssize_t n):

@@ -1,4 +1,4 @@
-"""Compile the Cython modules of this package: ``python -m workbench.speedups.build``.
+"""Compile the Cython modules of this package: ``python -m workbench.speedups.build [_name ...]``.
 
 Needs Cython, setuptools and a C compiler (the dev extras and Debian's gcc). A failed build is
 reported and leaves the pure-Python paths in use (exit code 1 with ``--strict``).
@@ -30,7 +30,8 @@ SANITIZE_FLAGS = [
 ]
 
 
-def build(sanitize: bool = False) -> None:
+def build(sanitize: bool = False, names: tuple[str, ...] = ()) -> None:
+    """Compile every module (or those of ``names``: ``_otlp``...)."""
     from Cython.Build import cythonize
     from setuptools import Extension
     from setuptools.dist import Distribution
@@ -44,6 +45,7 @@ def build(sanitize: bool = False) -> None:
             extra_link_args=flags if sanitize else [],
         )
         for p in sorted(HERE.glob("*.pyx"))
+        if not names or p.stem in names
     ]
     c_dir = HERE / "build" / ("c-sanitize" if sanitize else "c")
     dist = Distribution({"ext_modules": cythonize(extensions, quiet=True, language_level=3,
@@ -76,7 +78,7 @@ def main() -> int:
     args = sys.argv[1:]
     strict = "--strict" in args or "--sanitize" in args
     try:
-        build(sanitize="--sanitize" in args)
+        build(sanitize="--sanitize" in args, names=tuple(a for a in args if not a.startswith("--")))
     except Exception as exc:  # any build failure leaves the Python paths working
         print(f"speedups: not compiled ({exc}); the pure-Python paths run", file=sys.stderr)
         return 1 if strict else 0
