@@ -77,7 +77,7 @@ def test_a_slice_of_the_shippers_scenario_accounts_for_every_log(tmp_path: Path)
     from workbench.scenario.runner import run_scenario
 
     full = load_scenario(Path(__file__).parents[2] / "scenarios" / "shippers.yaml")
-    assert len(expand(full)) == 8
+    assert len(expand(full)) == 11  # 9 shipper protocols and the proto and json streams
     data = full.model_dump(mode="json", exclude_none=True)
     data.update(duration=1.5, warmup=0, placement={"type": "inprocess"}, registry={"enabled": False},
                 ingestor={**data["ingestor"], "workers": 0})  # fmt: skip
