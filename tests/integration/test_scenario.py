@@ -350,3 +350,27 @@ def test_syslog_ng_and_loggen_are_accounted_and_compared(tmp_path: Path) -> None
     assert {"loggen-t0000", "loggen-t0001"} <= set(clients["client_id"])
     conf = next((result.path / "cells").glob("*tool=loggen-type=syslog-ng/target.conf")).read_text()
     assert 'transport("tls")' in conf and 'ip("127.0.0.1")' in conf
+
+
+@pytest.mark.slow
+def test_a_failed_cell_leaves_no_rsyslogd_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The placement stops the ingestors it started; a third-party receiver it does not know of
+    is stopped by the cell itself when a generator fails."""
+    from workbench.errors import ComponentFailed
+    from workbench.scenario import runner
+
+    async def failing(*args: object, **kwargs: object) -> None:
+        raise ComponentFailed("generator exited with status 2 (a generator that fails, for this test)")
+
+    monkeypatch.setattr(runner, "_run_generator", failing)
+    sc = parse_scenario(
+        "name: peers\nduration: 2s\nplacement: {type: inprocess}\nregistry: {enabled: false}\n"
+        "target: {type: rsyslog}\ngenerators: [{name: s, format: syslog, clients: 1, rate: 100}]\n"
+    )
+    result = run_scenario(sc, tmp_path, quiet=True)
+    row = pl.read_parquet(result.path / "summary.parquet").row(0, named=True)
+    assert row["status"] == "failed" and "fails, for this test" in row["reason"]
+    left = [
+        p.pid for p in psutil.process_iter(["cmdline"]) if str(tmp_path) in " ".join(p.info["cmdline"] or [])
+    ]
+    assert left == [], f"rsyslogd still running: {left}"

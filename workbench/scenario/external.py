@@ -235,6 +235,11 @@ class ExternalReceiver:
                 "killed: its output may lack what it had not written yet"
             )
 
+    async def abandon(self) -> None:
+        """A failed cell: the receiver is stopped at once (nothing will be counted), so that no
+        rsyslogd or syslog-ng outlives the run."""
+        await terminate(self.proc, EXIT_TIMEOUT_SECONDS)
+
     async def read_stored(self) -> Stored:
         h = self.handles[0]
         assert h.data_dir is not None and h.output is not None

@@ -194,6 +194,7 @@ async def run_cell(cell: Cell, placement: Placement, run_dir: Path, registry_url
     gen_results = []
     started = time.monotonic()
     sampling = asyncio.create_task(sampler.run())
+    done = False
     try:
         runs = []
         for gi, group in enumerate(s.generators):
@@ -226,11 +227,14 @@ async def run_cell(cell: Cell, placement: Placement, run_dir: Path, registry_url
         if s.collectors:
             await _settle(sampler)
             await placement.stop_collectors()
+        done = True
     finally:
         sampling.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sampling
         await sampler.probe.close()
+        if not done:  # a generator failed: no third-party receiver outlives the cell
+            await targets.abandon()
     sent_seconds = time.monotonic() - started
     await targets.stop()
     stored = await targets.read_stored()

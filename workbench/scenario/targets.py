@@ -27,6 +27,7 @@ class Targets(Protocol):
 
     def probe(self) -> Probe: ...
     async def stop(self) -> None: ...  # fills each handle's ``final`` where the receiver reports one
+    async def abandon(self) -> None: ...  # a failed cell: stop what the placement does not know of
     async def read_stored(self) -> Stored: ...
     def mb_per_sec(self, measured: float, stored: Stored, seconds: float) -> float: ...
 
@@ -82,6 +83,9 @@ class Ingestors:
 
     async def stop(self) -> None:
         await asyncio.gather(*(self.placement.stop_ingestor(h) for h in self.handles))
+
+    async def abandon(self) -> None:
+        """Nothing to do: the placement stops the ingestors it started when it closes."""
 
     async def read_stored(self) -> Stored:
         parts = list(await asyncio.gather(*(self.placement.read_stored(h) for h in self.handles)))
