@@ -16,14 +16,15 @@ none):
 * top-level keys only ``event``, ``time``, ``host``, ``source``, ``sourcetype``, ``index`` and
   ``fields``, each once;
 * ``event`` a string with a character that is not whitespace, or a flat object (values strings,
-  integers, booleans, null) holding a ``message``/``msg``/``log``/``line`` string that is not
-  empty; its ``line`` may be such a flat object itself (Docker's splunk driver with
-  ``splunk-format=json``), given once;
+  integers, booleans, null): its ``message``/``msg``/``log``/``line`` string that is not empty is
+  the message, and without one the object is, as msgspec writes it; its ``line`` may be such a
+  flat object itself (Docker's splunk driver with ``splunk-format=json``) when the object holds a
+  message, and is given once;
 * ``time`` absent, null, a JSON number, or a string of digits, ``.``, ``e``, ``+`` and ``-`` that
   Python's ``float`` reads, giving an instant in years 1-9999; ``host``, ``source``,
   ``sourcetype`` and ``index`` strings, integers, booleans or null;
 * ``fields`` absent, null or a flat object as above;
-* integers of at most 18 digits and not ``-0`` (a fraction or an exponent only in ``time``: the
+* integers within int64 and not ``-0`` (a fraction or an exponent only in ``time``: the
   mapping writes other numbers as msgspec formats floats), no ``NaN`` or ``Infinity``;
 * a ``level``/``severity`` string of ASCII without quotes, backslashes or control characters (its
   level word is read after ``str.strip`` and ``str.lower``: Unicode's spaces and cases are left to
@@ -32,9 +33,8 @@ none):
 * what the schema admits (``_buffer.pxi``'s limits: service 1-256 code points, host and the
   optional fields up to 256, the message up to 65536, at most 128 attributes of up to 8192).
 
-Anything else (nested objects and arrays, floats outside ``time``, an event object without a
-message, keys outside the list, text the schema refuses, a body that is not JSON) declines the
-whole request. Duplicate keys inside ``event``, its ``line`` and ``fields`` are read as a Python
+Anything else (nested objects and arrays, floats outside ``time``, keys outside the list, text
+the schema refuses, a body that is not JSON) declines the whole request. Duplicate keys inside ``event``, its ``line`` and ``fields`` are read as a Python
 dict reads them (the last value, in the first one's place); the mapping's dict updates
 (``line`` into the event, ``fields``, the metadata) keep that order too.
 
@@ -74,7 +74,7 @@ cdef enum:
     TEXT_RAW = 4  # a string flag: UTF-8 text that is not a JSON string body (the request's defaults)
     MAX_PAIRS = 160  # keys of one object that are read (more: declined)
     MAX_WORK = 3 * MAX_PAIRS + 3
-    MAX_INT_DIGITS = 18
+    MAX_INT_DIGITS = 19
     MAX_TIME_TEXT = 32
     # the top-level keys
     K_EVENT = 0
@@ -122,6 +122,7 @@ cdef struct Context:
     const char* tail  # how each line ends
     Py_ssize_t ntail
     Buf texts  # the written form of keys with escapes (one form per text: compared as bytes)
+    Buf whole  # an event object without a message, as msgspec writes it: the message
     bint seen_line
     int n_event
     int n_line
@@ -144,10 +145,10 @@ cdef inline Py_ssize_t ws(const unsigned char* s, Py_ssize_t i) noexcept:
 
 cdef Py_ssize_t scan_number(const unsigned char* s, Py_ssize_t pos, Value* v) noexcept:
     """A JSON number at s[pos] into v (V_INT with its value, or V_FLOAT); the position after it,
-    or -1 when it is not JSON or an integer not taken here (-0, more than 18 digits)."""
+    or -1 when it is not JSON or an integer not taken here (-0, outside int64)."""
     cdef Py_ssize_t i = pos, digits, k
     cdef bint negative = s[i] == 45
-    cdef long long value = 0
+    cdef unsigned long long value = 0
     if negative:
         i += 1
     if s[i] == 48:
@@ -183,8 +184,10 @@ cdef Py_ssize_t scan_number(const unsigned char* s, Py_ssize_t pos, Value* v) no
         if digits > MAX_INT_DIGITS or (negative and s[pos + 1] == 48):
             return -1
         for k in range(pos + negative, pos + negative + digits):
-            value = value * 10 + (s[k] - 48)
-        v.i = -value if negative else value
+            value = value * 10 + (s[k] - 48)  # (19 digits fit 64 unsigned bits)
+        if value > 9223372036854775807ULL + negative:
+            return -1
+        v.i = <long long>(0ULL - value) if negative else <long long>value
     return i
 
 
@@ -612,6 +615,39 @@ cdef int put_optional(Buf* out, const char* name, Py_ssize_t n, Value* v) except
     return 0
 
 
+cdef int whole_object(Context* c, Value* message) except -2:
+    """The event object as ``msgspec.json.encode`` writes it (the dict's keys in order) into
+    ``c.whole``, as the message; -1 when it holds an object (a ``line`` object)."""
+    cdef int i
+    cdef Value* v
+    c.whole.len = 0
+    put_byte(&c.whole, 123)
+    for i in range(c.n_event):
+        v = &c.event[i].value
+        if v.kind == V_OBJECT:
+            return -1
+        if i:
+            put_byte(&c.whole, 44)
+        put_byte(&c.whole, 34)
+        put_key(&c.whole, &c.event[i])
+        put(&c.whole, b'":', 2)
+        if v.kind == V_STRING:
+            put_byte(&c.whole, 34)
+            put_value(&c.whole, v)
+            put_byte(&c.whole, 34)
+        elif v.kind == V_NULL:
+            put(&c.whole, b"null", 4)
+        else:
+            put_value(&c.whole, v)
+    put_byte(&c.whole, 125)
+    message.kind = V_STRING
+    message.p = <const unsigned char*>c.whole.data  # (nothing writes to c.whole until the next event)
+    message.n = c.whole.len
+    message.flags = TEXT_RAW
+    message.chars = utf8_chars(message.p, message.n)
+    return 0
+
+
 cdef int write_event(Context* c, Buf* out, Value* top) except -2:
     """The stored line of one event read into ``c`` and ``top``; -1 when it is not the plain case
     (the line is left unfinished: the caller drops the output)."""
@@ -639,9 +675,12 @@ cdef int write_event(Context* c, Buf* out, Value* top) except -2:
             if set_pair(c, c.work, &c.n_work, &c.line[i]) < 0:
                 return -1
         i = pop_text(c, b"message", 7, b"msg", 3, b"log", 3, b"line", 4)
-        if i < 0:  # the whole object is the message, as msgspec writes it: not ours
-            return -1
-        message = c.work[i].value
+        if i >= 0:
+            message = c.work[i].value
+        else:  # the whole object is the message, as msgspec writes it, and no pair is kept
+            if whole_object(c, &message) < 0:
+                return -1
+            c.n_work = 0
     else:
         return -1
     if top[K_FIELDS].kind == V_OBJECT:
@@ -836,6 +875,7 @@ def transcode(bytes body not None, bytes default_service not None, bytes default
         raise MemoryError()
     out.data = NULL
     c.texts.data = NULL
+    c.whole.data = NULL
     try:
         # (the bytes objects stay referenced by the caller for the call)
         if raw_text(&c.service, default_service) < 0 or raw_text(&c.host, default_host) < 0 \
@@ -847,6 +887,7 @@ def transcode(bytes body not None, bytes default_service not None, bytes default
         c.ntail = PyBytes_GET_SIZE(end_line)
         buf_open(&out, size + size // 2 + 4096)
         buf_open(&c.texts, 256)
+        buf_open(&c.whole, 256)
         while True:
             pos = ws(s, pos)
             if pos >= size:
@@ -863,4 +904,5 @@ def transcode(bytes body not None, bytes default_service not None, bytes default
     finally:
         free(out.data)
         free(c.texts.data)
+        free(c.whole.data)
         free(c)

@@ -365,6 +365,7 @@ def test_plain_shapes_of_other_senders_are_taken() -> None:
         b'"fields":{"level":"error","service":"svc","seq":"42","client_id":"c","k":1,"b":true,"n":null}}',
         b'{"event":{"message":"m","severity":3,"service.name":"s","user.id":"u","trace.id":"t"}}',
         b'{"event":"\\u00e9\\ud83d\\ude00\\/\\n","fields":{"\\u006b":"v","k":"w"},"time":null}',
+        b'{"event":{"action":"login","user":"u\\"1","n":-3,"ok":true,"z":null,"\\u00e9":"x"},"fields":{"seq":"5"}}',
     ]
     for body in bodies:
         assert check_same(body), body
@@ -376,7 +377,7 @@ def test_plain_shapes_of_other_senders_are_taken() -> None:
         pytest.param(b'{"event":{"message":"m","ctx":{"a":1}}}', id="a nested object"),
         pytest.param(b'{"event":"m","fields":{"k":1.5}}', id="a float attribute"),
         pytest.param(b'{"event":"m","extra":1}', id="an unknown top-level key"),
-        pytest.param(b'{"event":{"k":"v"}}', id="an event object without a message"),
+        pytest.param(b'{"event":{"line":{"k":"v"}}}', id="a line object without a message"),
         pytest.param(b'{"event":"m","fields":{"level":"\\u00a0error"}}', id="a level with a Unicode space"),
         pytest.param(b'{"event":"m","fields":{"level":"\\terror"}}', id="a level with a control character"),
         pytest.param(b'{"event":"m","fields":{"seq":"99999999999999999999"}}', id="seq past int64"),
