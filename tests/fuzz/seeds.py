@@ -104,6 +104,39 @@ def otlp_encode(es: list[Any]) -> bytes:
     return req.SerializeToString()
 
 
+def hec_encode(es: list[Any]) -> bytes:
+    """HEC events of the entries in the shapes senders use, in turn: the generator's (a string
+    event, ``time`` as text, the entry's fields in ``fields``), Docker's splunk driver (the line in
+    an event object, and a parsed ``line`` object), an event object with ``message``, and a number
+    ``time`` with whitespace between events."""
+    import msgspec
+
+    out = []
+    for i, e in enumerate(es):
+        micros = model.micros_from_utc(e.timestamp)
+        seconds = f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+        extra = {k: v for k, v in (("user_id", e.user_id), ("session.id", e.session_id),
+                                   ("trace_id", e.trace_id), ("client_id", e.client_id)) if v is not None}  # fmt: skip
+        if e.seq is not None:
+            extra["seq"] = f"{e.seq:012d}" if i % 2 else e.seq
+        fields = {"level": e.level, "service": e.service, **extra, **e.attributes}
+        shape = i % 4
+        if shape == 0:
+            event: dict[str, Any] = {"time": seconds, "host": e.host, "source": "seed", "sourcetype": "_json",
+                                     "event": e.message, "fields": fields}  # fmt: skip
+        elif shape == 1:
+            event = {"event": {"line": e.message, "source": "stdout", "tag": e.service}, "time": seconds,
+                     "host": e.host, "fields": {"level": e.level, **extra}}  # fmt: skip
+        elif shape == 2:
+            event = {"event": {"line": {"msg": e.message, "level": e.level, **extra}, "source": "stderr"},
+                     "time": seconds, "host": e.host}  # fmt: skip
+        else:
+            event = {"event": {"message": e.message, "severity": e.level.lower(), "service.name": e.service},
+                     "time": micros / 1e6, "fields": e.attributes or None}  # fmt: skip
+        out.append(msgspec.json.encode(event))
+    return b"\n".join(out) + b"\n"
+
+
 def payloads() -> dict[str, list[bytes]]:
     es = entries()
     syslog_lines = SyslogCodec(octet_counting=False)
@@ -120,6 +153,7 @@ def payloads() -> dict[str, list[bytes]]:
         out[name] = [encode(es), *(encode([e]) for e in es)]
     out["proto_count"] = list(out["proto"])
     out["otlp"] = [otlp_encode(es), *(otlp_encode([e]) for e in es)]
+    out["hec"] = [hec_encode(es), *(hec_encode([e]) for e in es)]
     return out
 
 

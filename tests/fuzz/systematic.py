@@ -8,7 +8,8 @@ Where a coverage-guided fuzzer finds a bug by chance, this pass makes each input
 * every seed cut at every length, from the end and from the start;
 * lying length prefixes and counts: each octet count, protobuf length and Avro block count or
   string length in a seed replaced by values near the truth and at the integer limits
-  (0, n - 1, n + 1, 2^31, 2^63 - 1, -2^63, 2^64 - 1 ...);
+  (0, n - 1, n + 1, 2^31, 2^63 - 1, -2^63, 2^64 - 1 ...); in HEC's JSON each number replaced by
+  the limits of int64, of the time range and of float formats;
 * output sizes swept across buffer boundaries: entries whose text grows a byte at a time, in
   characters the transcoders escape (6 bytes out for 1 in) and in plain ones.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -39,6 +41,13 @@ from workbench.codecs.syslog import SyslogCodec
 
 SELECTORS = range(len(targets.TAILS) * len(targets.FRAME_LIMITS))
 LIES = (0, 1, 127, 128, (1 << 31) - 1, 1 << 31, 1 << 32, (1 << 63) - 1, 1 << 63, (1 << 64) - 1)
+# numbers a HEC body's numbers are replaced by: int64's edges, years 1 and 9999 in seconds, the
+# float forms only ``time`` takes, -0, and what is not JSON
+JSON_NUMBER_LIES = (b"0", b"-0", b"-1", b"9223372036854775807", b"9223372036854775808", b"-9223372036854775808",
+                    b"-9223372036854775809", b"18446744073709551616", b"253402300799.999999", b"253402300800",
+                    b"-62135596800", b"-62135596801", b"1e400", b"1.5e-7", b"0.0000005", b"1700000000.0000005",
+                    b"01", b"1.", b"NaN")  # fmt: skip
+JSON_NUMBER = re.compile(rb"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
 SIGNED_LIES = (0, 1, -1, 2, -2, 128, -128, -129, 129, (1 << 31), -(1 << 31), (1 << 63) - 1, -(1 << 63))
 
 
@@ -223,6 +232,10 @@ def lies_for(target: str, seed: bytes) -> Iterator[bytes]:
         except (IndexError, ValueError):
             return
         yield from (sel + v for v in lied(p, iter(spans), otlp_varints))
+    elif target == "hec":
+        for m in JSON_NUMBER.finditer(p):
+            for lie in JSON_NUMBER_LIES:
+                yield sel + p[: m.start()] + lie + p[m.end() :]
     elif target == "avro":
 
         def zigzags(n: int) -> list[bytes]:
@@ -261,6 +274,7 @@ ENCODERS: dict[str, Callable[[list[Any]], bytes]] = {
     "proto_count": ProtoCodec().encode,
     "avro": AvroCodec().encode,
     "otlp": seeds.otlp_encode,
+    "hec": seeds.hec_encode,
 }
 
 

@@ -7,6 +7,8 @@ A target takes one input, calls its entry point and checks the result:
   and each decodes (tail replaced by ``}``) as the schema's ``LogEntry`` with msgspec;
 * the octet framer never reaches past the input and stops no later than the plain framer;
 * the protobuf count agrees with the transcoder's whenever the transcoder takes the payload;
+* what the OTLP and HEC transcoders take, their protocol's parser takes, and the codec's Python
+  path stores the same lines;
 * nothing else comes out: a decline is ``None``, and an exception is a finding.
 
 The first byte of an input chooses the tail (and, for octet framing, the frame limit), so the
@@ -65,10 +67,20 @@ def _load(name: str) -> ModuleType:
     return module
 
 
-_json, _raw, _syslog, _binary, _otlp = (_load(n) for n in ("_json", "_raw", "_syslog", "_binary", "_otlp"))
+_json, _raw, _syslog, _binary, _otlp, _hec = (
+    _load(n) for n in ("_json", "_raw", "_syslog", "_binary", "_otlp", "_hec")
+)
 # the default service and the peer an OTLP request is transcoded with, chosen by the selector
 OTLP_CONTEXTS = ((b"raw", b"127.0.0.1"), (b"s" * 256, b""), (b"\xc3\xa9", b"[::1]"))
 OTLP_NOW = 1_764_600_000_123_456_789
+# the default service, the default host (the query's host or the peer) and the query's source,
+# sourcetype and index a HEC body is transcoded with, chosen by the selector after the tail
+HEC_CONTEXTS = (
+    (b"raw", b"127.0.0.1", None, None, None),
+    (b"s" * 256, b"", b"src", b"_json", b"main"),
+    (b"\xc3\xa9", b'h"\n', b"\xc3\xa9", None, b"i"),
+)
+HEC_NOW = 1_764_600_000_123_456
 
 
 def split(data: bytes) -> tuple[int, bytes]:
@@ -211,6 +223,41 @@ def _otlp_python_path(payload: bytes, service: bytes, peer: bytes) -> Any:
     return codec.decode_protobuf(payload, peer.decode())
 
 
+def hec_target(data: bytes) -> bool:
+    """HEC event JSON; what the transcoder takes, msgspec decodes, with as many events as lines
+    written, and the codec's Python path stores the same lines."""
+    sel, payload = split(data)
+    tail = TAILS[sel % len(TAILS)]
+    context = HEC_CONTEXTS[(sel // len(TAILS)) % len(HEC_CONTEXTS)]
+    got = _hec.transcode(payload, *context, HEC_NOW, tail)
+    if not _result(got, tail):
+        return False
+    try:
+        events = msgspec.json.Decoder().decode_lines(payload)
+    except msgspec.DecodeError as exc:  # msgspec refuses what the transcoder took
+        raise Finding(f"the transcoder took a body msgspec refuses ({exc})") from exc
+    if len(events) != got[1]:
+        raise Finding(f"{len(events)} events in the body but {got[1]} lines")
+    slow = _hec_python_path(payload, context)
+    want = normalise(slow.entries).replace(b"}\n", tail) if slow.entries else b""
+    if slow.errors or got[0] != want:
+        raise Finding(f"the transcoder and the codec's Python path disagree ({slow.errors[:1]})")
+    return True
+
+
+def _hec_python_path(payload: bytes, context: tuple[bytes, bytes, Any, Any, Any]) -> Any:
+    """What the HEC codec stores without the transcoder, at the transcoder's ``now``."""
+    from workbench.shippers import hec
+    from workbench.shippers.base import HttpRequest
+
+    now = model.utc_from_micros(HEC_NOW)
+    hec.model = SimpleNamespace(now_utc=lambda: now, micros_from_utc=model.micros_from_utc)  # type: ignore[assignment]
+    service, host, *meta = context
+    query = {k: v.decode() for k, v in zip(("source", "sourcetype", "index"), meta, strict=True) if v}
+    request = HttpRequest("POST", "/services/collector/event", query, {}, payload, peer_host=host.decode())
+    return hec.HecCodec(service.decode(), fast=False).decode("event", request)
+
+
 # each checks its entry point's answer and says whether it took the input (the systematic pass counts)
 TARGETS: dict[str, Callable[[bytes], bool]] = {
     "json": json_target,
@@ -221,6 +268,7 @@ TARGETS: dict[str, Callable[[bytes], bool]] = {
     "avro": avro_target,
     "proto_count": proto_count_target,
     "otlp": otlp_target,
+    "hec": hec_target,
 }
 
 

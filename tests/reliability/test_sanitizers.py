@@ -31,7 +31,7 @@ import sanitizer  # noqa: E402
 import seeds  # noqa: E402
 
 REPO = FUZZ_DIR.parents[1]
-TARGETS = ("json", "raw", "syslog_lines", "syslog_octet", "proto", "avro", "proto_count", "otlp")
+TARGETS = ("json", "raw", "syslog_lines", "syslog_octet", "proto", "avro", "proto_count", "otlp", "hec")
 
 
 @pytest.fixture(scope="session")
