@@ -296,3 +296,34 @@ def test_a_sender_that_closes_without_reading_loses_nothing(tmp_path: Path) -> N
 
     run(scenario())
     assert_exactly_once(read_stored(tmp_path), {"closer": n})
+
+
+def test_a_worker_process_runs_without_the_settings_model(tmp_path: Path) -> None:
+    """The parent validates the configuration; a worker gets the same settings without importing
+    pydantic (its import was most of a worker's start and 5 MB of its memory): its memory maps
+    hold no pydantic_core, and it stores what it is sent."""
+
+    async def scenario() -> None:
+        async with Ingestor(config(tmp_path, workers=1)) as ing:
+            pids = [c.process.pid for c in ing._children.values()]
+            assert len(pids) == 1
+            maps = Path(f"/proc/{pids[0]}/maps").read_text()
+            assert "pydantic_core" not in maps and "msgspec" in maps
+            reader, writer = await open_conn(ing)
+            writer.write(header("json") + encode("json", make_entries(50, "lean")))
+            await close_cleanly(reader, writer)
+            await wait_counts(ing, logs=50)
+
+    run(scenario())
+    assert_exactly_once(read_stored(tmp_path), {"lean": 50})
+
+
+def test_worker_settings_are_the_parents_validated_config(tmp_path: Path) -> None:
+    from workbench.ingestor.config import IngestorConfig
+    from workbench.ingestor.process import worker_settings
+
+    cfg = IngestorConfig(data_dir=tmp_path, cert=tmp_path / "c.pem", key=tmp_path / "k.pem", auth_token="t",
+                         otlp_http_port=0, max_queue_bytes=1 << 20)  # fmt: skip
+    settings = worker_settings(cfg.model_dump(mode="json"))
+    for name in IngestorConfig.model_fields:
+        assert getattr(settings, name) == getattr(cfg, name), name

@@ -164,7 +164,7 @@ def _from_flags(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from workbench.collector.service import run_until_signalled
-    from workbench.ingestor.service import setup_logging
+    from workbench.ingestor.process import setup_logging
 
     setup_logging()
     return run_until_signalled(config_from_args(args))

@@ -13,8 +13,8 @@ import socket
 from typing import Any
 
 from workbench import eventloop
-from workbench.ingestor.config import IngestorConfig
 from workbench.ingestor.decoding import SchemaSet
+from workbench.ingestor.process import setup_logging, ssl_context_for, worker_settings
 from workbench.ingestor.worker import WorkerRuntime
 
 
@@ -30,15 +30,13 @@ def worker_main() -> None:
     import json
     import sys
 
-    from workbench.ingestor.service import setup_logging, ssl_context_for
-
     setup_logging()
     # a batch allocates thousands of short-lived objects: with the default gen-0 threshold (700)
     # the collector ran so often that it took half of msgspec's decode time (profiled); entries
     # hold no reference cycles, so collecting rarely is safe
     gc.set_threshold(200_000, 50, 100)
     spec = json.loads(sys.stdin.readline())
-    config = IngestorConfig.model_validate(spec["config"])
+    config = worker_settings(spec["config"])  # validated by the parent
     worker_id = int(spec["worker"])
     schemas = SchemaSet.from_json(spec["schemas"])
     out = sys.stdout

@@ -141,7 +141,8 @@ def _from_flags(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.ingestor.service import Ingestor, setup_logging
+    from workbench.ingestor.process import setup_logging
+    from workbench.ingestor.service import Ingestor
 
     setup_logging()
     config = config_from_args(args)

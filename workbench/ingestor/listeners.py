@@ -16,13 +16,15 @@ from __future__ import annotations
 import socket
 import ssl
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from workbench._lazy import resolve
-from workbench.ingestor.config import IngestorConfig
 from workbench.ingestor.decoding import WorkerContext
 from workbench.ingestor.metrics import WorkerMetrics
 from workbench.ingestor.pipeline import Pipeline
+
+if TYPE_CHECKING:
+    from workbench.ingestor.config import IngestorConfig
 
 
 @dataclass

@@ -17,7 +17,6 @@ import contextlib
 import json
 import logging
 import socket
-import ssl
 import sys
 import time
 from typing import Any
@@ -28,31 +27,13 @@ from workbench.ingestor.config import IngestorConfig
 from workbench.ingestor.decoding import SchemaSet
 from workbench.ingestor.dispatch import Dispatcher, handoff_pair, listening_socket
 from workbench.ingestor.metrics import Aggregate
+from workbench.ingestor.process import ssl_context_for
 from workbench.ingestor.schemas import fetch_schema_set
 from workbench.ingestor.worker import WorkerRuntime
 from workbench.storage.segments import SegmentWriter, disk_usage
-from workbench.tls import ensure_self_signed, server_context
+from workbench.tls import ensure_self_signed
 
 log = logging.getLogger("workbench.ingestor")
-
-
-def setup_logging(level: int = logging.INFO) -> None:
-    if not logging.getLogger("workbench").handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
-        )
-        logging.getLogger("workbench").addHandler(handler)
-        logging.getLogger("workbench").setLevel(level)
-
-
-def ssl_context_for(config: IngestorConfig) -> ssl.SSLContext | None:
-    if not config.tls:
-        return None
-    cert, key = config.cert, config.key
-    if cert is None or key is None:
-        cert, key, _ = ensure_self_signed(config.data_dir / "tls")
-    return server_context(cert, key, config.client_ca)
 
 
 def free_port(host: str, kind: int) -> int:

@@ -18,15 +18,17 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.formats import UDP_STANDARD_PORTS
 from workbench.ingestor import listeners
-from workbench.ingestor.config import IngestorConfig
 from workbench.ingestor.decoding import Codecs, Rejects, SchemaSet, WorkerContext
 from workbench.ingestor.metrics import WorkerMetrics
 from workbench.ingestor.pipeline import Pipeline
 from workbench.storage.segments import SegmentWriter
+
+if TYPE_CHECKING:  # a worker process gets its settings without the model (``process.worker_settings``)
+    from workbench.ingestor.config import IngestorConfig
 
 log = logging.getLogger("workbench.ingestor")
 
