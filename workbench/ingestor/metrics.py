@@ -87,6 +87,9 @@ MAX_HOSTS = 1000  # label cardinality bound for logs_by_host; the rest count und
 Key = tuple[str, ...]
 
 
+SAMPLE_CHARS = 2000  # what a kept sample line holds of a stored line
+
+
 @dataclass
 class WorkerMetrics:
     """Cumulative figures of one worker; ``snapshot()`` is what it sends to the parent."""
@@ -109,10 +112,12 @@ class WorkerMetrics:
         c["processing_seconds"][()] += seconds
 
     def sample(self, fmt: str, line: str, keep: int = 5) -> None:
+        """Keep one stored line of a format for the live page (its first ``SAMPLE_CHARS``: a
+        worker's snapshot travels to the parent as one line, and logs may be megabytes)."""
         q = self.samples.get(fmt)
         if q is None:
             q = self.samples[fmt] = deque(maxlen=keep)
-        q.append(line)
+        q.append(line if len(line) <= SAMPLE_CHARS else line[:SAMPLE_CHARS] + f"… ({len(line)} characters)")
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-ready: counters as ``{name: [[labels, value], ...]}``."""

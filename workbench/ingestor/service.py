@@ -34,6 +34,9 @@ from workbench.storage.segments import SegmentWriter, disk_usage
 from workbench.tls import ensure_self_signed
 
 log = logging.getLogger("workbench.ingestor")
+# the longest line a worker may write to the parent (a metrics snapshot); asyncio's 64 KiB default
+# was exceeded by snapshots carrying samples of 16 KiB logs, and the parent stopped reading them
+WORKER_LINE_BYTES = 16 << 20
 
 
 def free_port(host: str, kind: int) -> int:
@@ -199,6 +202,7 @@ class Ingestor:
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "workbench.ingestor.child",
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, pass_fds=(child_end.fileno(),),
+                limit=WORKER_LINE_BYTES,
             )  # fmt: skip
         except BaseException:
             parent_end.close()
