@@ -22,6 +22,7 @@ KNOWN_FIELDS = {
     "session_id": "session_id", "session.id": "session_id", "trace_id": "trace_id", "trace.id": "trace_id",
 }  # fmt: skip
 RAW_BYTES = 512  # what a rejection keeps of its record
+SEQ_PAST_MAXIMUM = 1 << 63  # what a seq of more digits than int64 holds stands for
 
 
 def pop_text(pairs: dict[str, Any], names: Iterable[str]) -> str | None:
@@ -53,7 +54,9 @@ def promote(record: dict[str, Any], pairs: dict[str, Any]) -> None:
         value = pairs[key]
         if field == "seq":
             if isinstance(value, str) and value.isdigit() and value.isascii():
-                value = int(value)
+                # past 19 digits it is past the schema's maximum whatever it is (and int() refuses
+                # more than 4,300 digits): the record is rejected as any seq past int64 is
+                value = int(value) if len(value) <= 19 else SEQ_PAST_MAXIMUM
             elif not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 continue  # not a seq: it stays an attribute
         elif not isinstance(value, str):
