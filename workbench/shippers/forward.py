@@ -11,7 +11,9 @@ A message is a MessagePack array whose first element is the tag:
 
 ``time`` is an integer (epoch seconds), a float, or an EventTime (ext type 0: uint32 seconds and
 uint32 nanoseconds, big endian). The connection side (framing, handshake, acks) is
-``workbench.ingestor.forward``; this module only maps. Mapping of a record:
+``workbench.ingestor.forward``; this module only maps. A PackedForward stream goes first to the
+compiled transcoder (``workbench/speedups/_forward.pyx``, ``ForwardCodec.stored``), which writes
+the stored lines of the plain case and declines the rest to the Python path. Mapping of a record:
 
 ============== ==============================================================================
 entry field    from
@@ -37,7 +39,7 @@ from typing import Any
 import msgpack
 
 from workbench import model
-from workbench.codecs.base import ENCODING, INVALID, MALFORMED, TOO_LARGE
+from workbench.codecs.base import ENCODING, INVALID, MALFORMED, STORE_DIRECT, TOO_LARGE
 from workbench.errors import WorkbenchError
 from workbench.shippers.base import Decoded, RecordError, timestamp_from_seconds
 from workbench.shippers.mapping import finish, json_raw, pop_level, pop_text, validated
@@ -56,6 +58,11 @@ MESSAGE_KEYS = ("message", "log", "msg")
 LEVEL_KEYS = ("level", "severity", "log.level")
 SERVICE_KEYS = ("service", "service.name", "service_name")
 HOST_KEYS = ("host", "hostname")
+
+try:  # the compiled transcoder of the plain case (workbench/speedups/_forward.pyx)
+    from workbench.speedups._forward import transcode as _transcode
+except ImportError:  # not compiled: every stream is unpacked and mapped here
+    _transcode = None
 
 
 class ForwardError(WorkbenchError):
@@ -84,14 +91,24 @@ def decode_event_time(code: int, data: bytes) -> Any:
 
 
 class Message:
-    """One Forward message: its tag, its events ``(time, record)`` and its options."""
+    """One Forward message: its tag, its events ``(time, record)`` and its options; ``packed``:
+    a (Compressed)PackedForward stream (gunzipped) not unpacked into ``events`` yet."""
 
-    __slots__ = ("events", "option", "tag")
+    __slots__ = ("events", "option", "packed", "tag")
 
-    def __init__(self, tag: str, events: list[Any], option: dict[str, Any]) -> None:
+    def __init__(
+        self, tag: str, events: list[Any], option: dict[str, Any], packed: bytes | None = None
+    ) -> None:
         self.tag = tag
         self.events = events
         self.option = option
+        self.packed = packed
+
+    def unpack(self, limit: int) -> None:
+        """``events`` from the packed stream (``ForwardError`` when it is not MessagePack)."""
+        if self.packed is not None:
+            self.events = _stream(self.packed, limit)
+            self.packed = None
 
     @property
     def chunk(self) -> str | None:
@@ -141,8 +158,9 @@ def gunzip(data: bytes, limit: int) -> bytes:
     return b"".join(out)
 
 
-def parse_message(obj: Any, max_inflated_bytes: int) -> Message:
-    """A decoded MessagePack value as a Forward message (``ForwardError`` when it is none)."""
+def parse_message(obj: Any, max_inflated_bytes: int, defer: bool = False) -> Message:
+    """A decoded MessagePack value as a Forward message (``ForwardError`` when it is none); with
+    ``defer`` a packed stream is left in ``packed`` (``Message.unpack``)."""
     if not isinstance(obj, (list, tuple)) or not 2 <= len(obj) <= 4:
         raise ForwardError(MALFORMED, "a Forward message is an array [tag, entries|time, ...]")
     tag = obj[0]
@@ -161,6 +179,8 @@ def parse_message(obj: Any, max_inflated_bytes: int) -> Message:
         data = second.encode("utf-8", "surrogateescape") if isinstance(second, str) else second
         if option.get("compressed") == "gzip":
             data = gunzip(data, max_inflated_bytes)
+        if defer:
+            return Message(tag, [], option, data)
         events = _stream(data, max_inflated_bytes)
     elif len(obj) >= 3:  # Message mode
         option = obj[3] if len(obj) > 3 else {}
@@ -194,8 +214,24 @@ class ForwardCodec:
 
     name = "forward"
 
-    def __init__(self, default_service: str = "raw") -> None:
+    def __init__(self, default_service: str = "raw", fast: bool = True) -> None:
         self.default_service = default_service
+        # packed streams go to the compiled transcoder first while the loaded schema is the one
+        # its checks enforce (``STORE_DIRECT``); it declines anything outside the plain case
+        self.fast = fast and STORE_DIRECT and _transcode is not None
+        self._service = default_service.encode()
+
+    def stored(self, message: Message, peer_host: str, limit: int, end: bytes = b"}\n") -> Decoded:
+        """The message's entries: a packed stream's as the transcoder's stored lines (each ending
+        with ``end``, ``decoding.stored_suffix``) when it takes them, else ``events``'s (the
+        stream unpacked: ``ForwardError`` when it is not MessagePack)."""
+        packed = message.packed
+        if packed is not None and self.fast and len(packed) <= max(limit, 1 << 16):  # (_unpacker's bound)
+            got = _transcode(packed, message.tag.encode(), self._service, peer_host.encode(), end)  # type: ignore[misc]
+            if got is not None:
+                return Decoded(jsonl=got[0], lines=got[1], end=end)
+        message.unpack(limit)
+        return self.events(message, peer_host)
 
     def events(self, message: Message, peer_host: str, index_base: int = 0) -> Decoded:
         records: list[dict[str, Any]] = []

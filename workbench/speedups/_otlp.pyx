@@ -25,38 +25,10 @@ from libc.string cimport memcmp
 
 include "_buffer.pxi"
 include "_protowire.pxi"
+include "_pairs.pxi"
 
 cdef enum:
-    # what an AnyValue held
-    V_NONE = 0  # nothing: the attribute is left out (the message is empty)
-    V_TEXT = 1  # string_value: UTF-8
-    V_INT = 2  # int_value
-    V_BOOL = 3  # bool_value
-    V_HEX = 4  # bytes_value, written in hex
     MAX_PAIRS = 256  # attributes of one resource or one record that are read (more: declined)
-    # the entry's optional strings, in the order they are written
-    O_USER = 0
-    O_SESSION = 1
-    O_TRACE = 2
-    O_CLIENT = 3
-    N_OPTIONAL = 4
-    # what a record attribute's name promotes (mapping.KNOWN_FIELDS)
-    K_NONE = -1
-    K_SEQ = 4
-
-
-cdef struct Value:
-    int kind
-    const unsigned char* p
-    Py_ssize_t n
-    long long i
-    Py_ssize_t chars  # the length the entry gives it, in code points (counted once, when read)
-
-
-cdef struct Pair:
-    const unsigned char* key
-    Py_ssize_t key_len
-    Value value
 
 
 cdef struct Resource:
@@ -203,23 +175,6 @@ cdef int key_value(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Pair*
     return 0
 
 
-cdef inline bint same_key(Pair* a, Pair* b):
-    return a.key_len == b.key_len and memcmp(a.key, b.key, a.key_len) == 0
-
-
-cdef inline bint is_key(Pair* p, const char* name, Py_ssize_t n):
-    return p.key_len == n and memcmp(p.key, name, n) == 0
-
-
-cdef bint all_unique(Pair* pairs, int n):
-    cdef int i, j
-    for i in range(n):
-        for j in range(i + 1, n):
-            if same_key(&pairs[i], &pairs[j]):
-                return False
-    return True
-
-
 cdef int resource(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Resource* r):
     cdef int field, wire, i
     cdef Py_ssize_t n
@@ -361,91 +316,9 @@ cdef int log_record(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Reco
 
 # --- the mapping --------------------------------------------------------------------------------
 
-cdef int known(Pair* p):
-    """The entry field a record attribute's name fills (mapping.KNOWN_FIELDS), or K_NONE."""
-    if is_key(p, b"seq", 3):
-        return K_SEQ
-    if is_key(p, b"client_id", 9):
-        return O_CLIENT
-    if is_key(p, b"user_id", 7) or is_key(p, b"user.id", 7):
-        return O_USER
-    if is_key(p, b"session_id", 10) or is_key(p, b"session.id", 10):
-        return O_SESSION
-    if is_key(p, b"trace_id", 8) or is_key(p, b"trace.id", 8):
-        return O_TRACE
-    return K_NONE
-
-
-cdef int seq_of(Value* v, long long* seq):
-    """1 when the value is a seq (a non-negative integer, or ASCII digits), 0 when it stays an
-    attribute, -1 when the digits overflow (the schema would refuse the record: declined)."""
-    cdef Py_ssize_t i
-    cdef unsigned long long u = 0
-    if v.kind == V_INT:
-        if v.i < 0:
-            return 0
-        seq[0] = v.i
-        return 1
-    if v.kind != V_TEXT or v.n == 0:
-        return 0 if v.kind != V_HEX else -1  # hex digits may read as decimal ones: let Python say
-    for i in range(v.n):
-        if not is_digit(v.p[i]):
-            return 0
-    if v.n > 19:
-        return -1
-    for i in range(v.n):
-        u = u * 10 + (v.p[i] - 48)
-    if u > 9223372036854775807ULL:
-        return -1
-    seq[0] = <long long>u
-    return 1
-
-
-cdef inline bint within(Value* v, Py_ssize_t limit):
-    return v.chars <= limit
-
-
-cdef int put_value(Buf* out, Value* v) except -1:
-    """The value as a JSON string body, as ``attributes_of`` and the codec's ``_text`` write it."""
-    cdef Py_ssize_t k
-    cdef char* d
-    if v.kind == V_TEXT:
-        put_escaped(out, v.p, v.n)
-    elif v.kind == V_INT:
-        put_int(out, v.i)
-    elif v.kind == V_BOOL:
-        puts(out, b"true" if v.i else b"false")
-    elif v.kind == V_HEX:
-        d = reserve(out, 2 * v.n)
-        for k in range(v.n):
-            d[2 * k] = HEX[v.p[k] >> 4]
-            d[2 * k + 1] = HEX[v.p[k] & 15]
-        commit(out, d + 2 * v.n, "put_value")
-    return 0
-
-
 cdef inline bint empty(Value* v):
     """What ``_text(value) or default`` replaces by the default: nothing, or an empty string."""
     return v.kind == V_NONE or ((v.kind == V_TEXT or v.kind == V_HEX) and v.n == 0)
-
-
-cdef inline void text_value(Value* v, const unsigned char* p, Py_ssize_t n, int kind, Py_ssize_t chars):
-    v.kind = kind
-    v.p = p
-    v.n = n
-    v.chars = chars
-
-
-cdef inline int put_pair(Buf* out, const unsigned char* key, Py_ssize_t key_len, Value* v, bint* first) except -1:
-    if not first[0]:
-        put_byte(out, 44)
-    first[0] = False
-    put_byte(out, 34)
-    put_escaped(out, key, key_len)
-    put(out, b'":"', 3)
-    put_value(out, v)
-    put_byte(out, 34)
-    return 0
 
 
 cdef bint taken(Resource* res, Record* r, char* promoted, const char* name, Py_ssize_t n):
@@ -551,30 +424,8 @@ cdef int write_record(Buf* out, Context* ctx, Resource* res, Scope* sc, Record* 
         return -1
     # the time: the record's, else when it was observed, else when it was received
     nanos = r.time if r.time else (r.observed if r.observed else ctx.now)
-    put(out, b'{"timestamp":"', 14)
-    if put_timestamp(out, <long long>(nanos // 1000)) < 0:
+    if put_head(out, <long long>(nanos // 1000), level, &service, &message, &host, opt) < 0:
         return -1
-    put(out, b'","level":"', 11)
-    puts(out, entry_level(level))
-    put(out, b'","service":"', 13)
-    put_value(out, &service)
-    put(out, b'","message":"', 13)
-    put_value(out, &message)
-    put(out, b'","host":"', 10)
-    put_value(out, &host)
-    put_byte(out, 34)
-    if opt[O_USER].kind != V_NONE:
-        put(out, b',"user_id":"', 12)
-        put_value(out, &opt[O_USER])
-        put_byte(out, 34)
-    if opt[O_SESSION].kind != V_NONE:
-        put(out, b',"session_id":"', 15)
-        put_value(out, &opt[O_SESSION])
-        put_byte(out, 34)
-    if opt[O_TRACE].kind != V_NONE:
-        put(out, b',"trace_id":"', 13)
-        put_value(out, &opt[O_TRACE])
-        put_byte(out, 34)
     if n_attrs:
         put(out, b',"attributes":{', 15)
         for i in range(res.n):
@@ -596,14 +447,7 @@ cdef int write_record(Buf* out, Context* ctx, Resource* res, Scope* sc, Record* 
             text_value(&added, r.event, r.event_len, V_TEXT, 0)
             put_pair(out, b"event_name", 10, &added, &first)
         put_byte(out, 125)
-    if opt[O_CLIENT].kind != V_NONE:
-        put(out, b',"client_id":"', 14)
-        put_value(out, &opt[O_CLIENT])
-        put_byte(out, 34)
-    if has_seq:
-        put(out, b',"seq":', 7)
-        put_int(out, seq)
-    put(out, ctx.tail, ctx.ntail)
+    put_tail(out, opt, has_seq, seq, ctx.tail, ctx.ntail)
     return 0
 
 
