@@ -137,6 +137,38 @@ def hec_encode(es: list[Any]) -> bytes:
     return b"\n".join(out) + b"\n"
 
 
+def forward_encode(es: list[Any]) -> bytes:
+    """A PackedForward entries stream (``[time, record]`` arrays) of the entries in the shapes
+    senders use, in turn: the generator's (an EventTime, the entry's fields as keys, ``seq`` as
+    12 digits), Docker's fluentd driver (``log``, ``container_name`` with its slash, ``source``,
+    an integer time), and Fluent Bit's (``log``, a level word, a bin value, an integer seq, nil)."""
+    import msgpack
+
+    out = []
+    for i, e in enumerate(es):
+        micros = model.micros_from_utc(e.timestamp)
+        stamp = msgpack.ExtType(
+            0, (micros // 1_000_000).to_bytes(4, "big") + (micros % 1_000_000 * 1000).to_bytes(4, "big")
+        )
+        extra = {k: v for k, v in (("user_id", e.user_id), ("session.id", e.session_id),
+                                   ("trace_id", e.trace_id), ("client_id", e.client_id)) if v is not None}  # fmt: skip
+        shape = i % 3
+        if shape == 0:
+            record: dict[str, Any] = {"message": e.message, "level": e.level, "service": e.service, "host": e.host,
+                                      **({"seq": f"{e.seq:012d}"} if e.seq is not None else {}), **extra, **e.attributes}  # fmt: skip
+            entry = [stamp, record]
+        elif shape == 1:
+            record = {"container_id": "4f1c0e6d2a9b", "container_name": "/" + e.service, "source": "stdout",
+                      "log": e.message}  # fmt: skip
+            entry = [micros // 1_000_000, record]
+        else:
+            record = {"log": e.message, "level": e.level.lower(), "raw": e.host.encode(), "seq": e.seq, "none": None,
+                      **extra}  # fmt: skip
+            entry = [stamp, record]
+        out.append(msgpack.packb(entry, use_bin_type=True))
+    return b"".join(out)
+
+
 def payloads() -> dict[str, list[bytes]]:
     es = entries()
     syslog_lines = SyslogCodec(octet_counting=False)
@@ -154,6 +186,7 @@ def payloads() -> dict[str, list[bytes]]:
     out["proto_count"] = list(out["proto"])
     out["otlp"] = [otlp_encode(es), *(otlp_encode([e]) for e in es)]
     out["hec"] = [hec_encode(es), *(hec_encode([e]) for e in es)]
+    out["forward"] = [forward_encode(es), *(forward_encode([e]) for e in es)]
     return out
 
 

@@ -275,6 +275,7 @@ ENCODERS: dict[str, Callable[[list[Any]], bytes]] = {
     "avro": AvroCodec().encode,
     "otlp": seeds.otlp_encode,
     "hec": seeds.hec_encode,
+    "forward": seeds.forward_encode,
 }
 
 

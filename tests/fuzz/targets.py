@@ -67,8 +67,8 @@ def _load(name: str) -> ModuleType:
     return module
 
 
-_json, _raw, _syslog, _binary, _otlp, _hec = (
-    _load(n) for n in ("_json", "_raw", "_syslog", "_binary", "_otlp", "_hec")
+_json, _raw, _syslog, _binary, _otlp, _hec, _forward = (
+    _load(n) for n in ("_json", "_raw", "_syslog", "_binary", "_otlp", "_hec", "_forward")
 )
 # the default service and the peer an OTLP request is transcoded with, chosen by the selector
 OTLP_CONTEXTS = ((b"raw", b"127.0.0.1"), (b"s" * 256, b""), (b"\xc3\xa9", b"[::1]"))
@@ -81,6 +81,13 @@ HEC_CONTEXTS = (
     (b"\xc3\xa9", b'h"\n', b"\xc3\xa9", None, b"i"),
 )
 HEC_NOW = 1_764_600_000_123_456
+# the message's tag, the default service and the peer a Forward stream is transcoded with, chosen
+# by the selector after the tail
+FORWARD_CONTEXTS = (
+    (b"docker.web", b"raw", b"127.0.0.1"),
+    (b"", b"s" * 256, b""),
+    (b"\xc3\xa9", b"\xc3\xa9", b"[::1]"),
+)
 
 
 def split(data: bytes) -> tuple[int, bytes]:
@@ -258,6 +265,30 @@ def _hec_python_path(payload: bytes, context: tuple[bytes, bytes, Any, Any, Any]
     return hec.HecCodec(service.decode(), fast=False).decode("event", request)
 
 
+def forward_target(data: bytes) -> bool:
+    """A PackedForward entries stream; what the transcoder takes, msgpack unpacks into as many
+    entries as lines written, and the codec's Python path stores the same lines."""
+    from workbench.shippers.forward import ForwardCodec, ForwardError, parse_message
+
+    sel, payload = split(data)
+    tail = TAILS[sel % len(TAILS)]
+    tag, service, peer = FORWARD_CONTEXTS[(sel // len(TAILS)) % len(FORWARD_CONTEXTS)]
+    got = _forward.transcode(payload, tag, service, peer, tail)
+    if not _result(got, tail):
+        return False
+    try:
+        message = parse_message([tag.decode(), payload], 1 << 26)
+    except ForwardError as exc:  # msgpack refuses what the transcoder took
+        raise Finding(f"the transcoder took a stream msgpack refuses ({exc})") from exc
+    if len(message.events) != got[1]:
+        raise Finding(f"{len(message.events)} entries in the stream but {got[1]} lines")
+    slow = ForwardCodec(service.decode(), fast=False).events(message, peer.decode())
+    want = normalise(slow.entries).replace(b"}\n", tail) if slow.entries else b""
+    if slow.errors or got[0] != want:
+        raise Finding(f"the transcoder and the codec's Python path disagree ({slow.errors[:1]})")
+    return True
+
+
 # each checks its entry point's answer and says whether it took the input (the systematic pass counts)
 TARGETS: dict[str, Callable[[bytes], bool]] = {
     "json": json_target,
@@ -269,6 +300,7 @@ TARGETS: dict[str, Callable[[bytes], bool]] = {
     "proto_count": proto_count_target,
     "otlp": otlp_target,
     "hec": hec_target,
+    "forward": forward_target,
 }
 
 

@@ -31,7 +31,8 @@ import sanitizer  # noqa: E402
 import seeds  # noqa: E402
 
 REPO = FUZZ_DIR.parents[1]
-TARGETS = ("json", "raw", "syslog_lines", "syslog_octet", "proto", "avro", "proto_count", "otlp", "hec")
+TARGETS = ("json", "raw", "syslog_lines", "syslog_octet", "proto", "avro", "proto_count", "otlp", "hec",
+           "forward")  # fmt: skip
 
 
 @pytest.fixture(scope="session")
