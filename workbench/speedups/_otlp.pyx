@@ -451,37 +451,52 @@ cdef int write_record(Buf* out, Context* ctx, Resource* res, Scope* sc, Record* 
     return 0
 
 
-cdef Py_ssize_t scope_logs(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Buf* out, Context* ctx,
-                           Resource* res, Record* r) except -2:
-    """One ScopeLogs: its records written; how many, or -1 (declined)."""
+cdef int wrapper_fields(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Py_ssize_t* head_at,
+                        Py_ssize_t* head_len) except -2:
+    """The first pass over a ResourceLogs or a ScopeLogs (1: its resource or scope, 2: the repeated
+    children, 3: schema_url): every field length-delimited, 1 and 3 at most once, the URL UTF-8.
+    ``head_at`` is where field 1's message starts (-1 when there is none); 0, or -1 to decline."""
     cdef int field, wire
-    cdef Py_ssize_t n, count = 0, at = pos
-    cdef Scope sc
-    cdef bint has_scope = False, has_url = False
+    cdef Py_ssize_t n
+    cdef bint has_url = False
     cdef const unsigned char* ignored
-    sc.name = sc.version = s
-    sc.name_len = sc.version_len = 0
-    # the scope first (a sender may write it after the records)
-    while at < end:
-        at = tag(s, at, end, &field, &wire)
-        if at < 0 or wire != 2 or field > 3:
+    head_at[0] = -1
+    head_len[0] = 0
+    while pos < end:
+        pos = tag(s, pos, end, &field, &wire)
+        if pos < 0 or wire != 2 or field > 3:
             return -1
         if field == 3:
             if has_url:
                 return -1
             has_url = True
-            at = text_field(s, at, end, wire, &ignored, &n)
-            if at < 0:
+            pos = text_field(s, pos, end, wire, &ignored, &n)
+            if pos < 0:
                 return -1
             continue
-        at = length(s, at, end, &n)
-        if at < 0:
+        pos = length(s, pos, end, &n)
+        if pos < 0:
             return -1
         if field == 1:
-            if has_scope or scope(s, at, at + n, &sc) < 0:
+            if head_at[0] >= 0:
                 return -1
-            has_scope = True
-        at += n
+            head_at[0] = pos
+            head_len[0] = n
+        pos += n
+    return 0
+
+
+cdef Py_ssize_t scope_logs(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Buf* out, Context* ctx,
+                           Resource* res, Record* r) except -2:
+    """One ScopeLogs: its records written; how many, or -1 (declined)."""
+    cdef int field, wire
+    cdef Py_ssize_t n, count = 0, at
+    cdef Scope sc
+    sc.name = sc.version = s
+    sc.name_len = sc.version_len = 0
+    # the scope first (a sender may write it after the records)
+    if wrapper_fields(s, pos, end, &at, &n) < 0 or (at >= 0 and scope(s, at, at + n, &sc) < 0):
+        return -1
     while pos < end:
         pos = tag(s, pos, end, &field, &wire)
         pos = length(s, pos, end, &n)  # (every field is length-delimited: checked above)
@@ -497,31 +512,11 @@ cdef Py_ssize_t resource_logs(const unsigned char* s, Py_ssize_t pos, Py_ssize_t
                               Resource* res, Record* r) except -2:
     """One ResourceLogs: its records written; how many, or -1 (declined)."""
     cdef int field, wire
-    cdef Py_ssize_t n, got, count = 0, at = pos
-    cdef bint has_resource = False, has_url = False
-    cdef const unsigned char* ignored
+    cdef Py_ssize_t n, got, count = 0, at
     res.n = 0
     res.service = res.host = -1
-    while at < end:
-        at = tag(s, at, end, &field, &wire)
-        if at < 0 or wire != 2 or field > 3:
-            return -1
-        if field == 3:
-            if has_url:
-                return -1
-            has_url = True
-            at = text_field(s, at, end, wire, &ignored, &n)
-            if at < 0:
-                return -1
-            continue
-        at = length(s, at, end, &n)
-        if at < 0:
-            return -1
-        if field == 1:
-            if has_resource or resource(s, at, at + n, res) < 0:
-                return -1
-            has_resource = True
-        at += n
+    if wrapper_fields(s, pos, end, &at, &n) < 0 or (at >= 0 and resource(s, at, at + n, res) < 0):
+        return -1
     while pos < end:
         pos = tag(s, pos, end, &field, &wire)
         pos = length(s, pos, end, &n)
