@@ -26,6 +26,7 @@ from collections.abc import Callable
 from workbench.generator.config import GeneratorConfig
 from workbench.generator.pool import Chunk
 from workbench.generator.stats import ClientStats, Totals
+from workbench.generator.udp import connected_udp
 
 log = logging.getLogger(__name__)
 CHUNK_MAGIC = b"\x1e\x0f"
@@ -76,18 +77,10 @@ class GelfUdpSender:
         self._warned = False
         self.sock: socket.socket | None = None
 
-    def _open(self) -> socket.socket:
-        family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_DGRAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
-        sock.connect((self.address, self.port))
-        sock.setblocking(False)
-        return sock
-
     async def send(self, chunk: Chunk) -> int:
         """Send a chunk's messages; returns how many of its logs were not sent."""
         if self.sock is None:
-            self.sock = self._open()
+            self.sock = connected_udp(self.address, self.port)
         send = self.sock.send
         compress, max_bytes = self.compress, self.max_bytes
         data = chunk.data

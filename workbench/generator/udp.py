@@ -22,6 +22,17 @@ from workbench.generator.stats import ClientStats, Totals
 log = logging.getLogger(__name__)
 
 
+def connected_udp(address: str, port: int) -> socket.socket:
+    """A non-blocking UDP socket connected to the receiver, with a 4 MiB send buffer (bursts of
+    datagrams are not dropped in our own kernel)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+    sock.connect((address, port))
+    sock.setblocking(False)
+    return sock
+
+
 class UdpSender:
     def __init__(self, config: GeneratorConfig, stats: ClientStats, totals: Totals, pool: Pool,
                  endpoint: tuple[str, int] | None = None) -> None:  # fmt: skip
@@ -33,14 +44,6 @@ class UdpSender:
         self._spans: dict[int, tuple[list[tuple[int, int]], int]] = {}
         self._warned = False
         self.sock: socket.socket | None = None
-
-    def _open(self) -> socket.socket:
-        family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_DGRAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
-        sock.connect((self.address, self.port))
-        sock.setblocking(False)
-        return sock
 
     def spans(self, batch: int) -> tuple[list[tuple[int, int]], int]:
         cached = self._spans.get(batch)
@@ -59,7 +62,7 @@ class UdpSender:
     async def send(self, chunk: Chunk) -> int:
         """Send a chunk's datagrams; returns how many of its logs were not sent."""
         if self.sock is None:
-            self.sock = self._open()
+            self.sock = connected_udp(self.address, self.port)
         data = chunk.data
         lost = 0
         for i, (start, end, n, _) in enumerate(chunk.frames):
