@@ -1,7 +1,8 @@
 """UDP: JSON lines (one or more per datagram), syslog datagrams (RFC 5426) and raw lines.
 
-Datagrams that arrive in one loop iteration are decoded together, per sender and format, so a
-busy UDP port costs one batch per iteration rather than one per datagram. UDP cannot be paused:
+The listener reads every waiting datagram (up to ``READ_BURST``) in one wake-up and decodes them
+together, per sender and format, so a busy UDP port costs one batch per wake-up rather than one
+per datagram. UDP cannot be paused:
 when the queue is full the batch is dropped and counted (``queue_full``), and the kernel's own
 receive-buffer drops are read from ``/proc/net/udp`` (``udp_receive_buffer``).
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 import time
@@ -24,10 +26,16 @@ from workbench.ingestor.decoding import WorkerContext, decode_datagram, make_bat
 if TYPE_CHECKING:
     from workbench.ingestor.listeners import ListenerContext
 
+log = logging.getLogger(__name__)
+
 UDP_RCVBUF_BYTES = 8 << 20
+READ_BURST = 1024  # datagrams read in one wake-up at most, then decoded as one batch per sender
+MAX_DATAGRAM = 65535
 
 
-class UdpProtocol(asyncio.DatagramProtocol):
+class UdpProtocol:
+    """What a UDP listener read in one wake-up (``pending``: datagram and sender), decoded by ``flush``."""
+
     def __init__(self, ctx: WorkerContext, loop: asyncio.AbstractEventLoop,
                  queue_full: Callable[[], bool] | None = None) -> None:  # fmt: skip
         self.ctx = ctx
@@ -35,16 +43,6 @@ class UdpProtocol(asyncio.DatagramProtocol):
         self.queue_full = queue_full
         self.pending: list[tuple[bytes, Any]] = []
         self._scheduled = False
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.pending.append((data, addr))
-        if not self._scheduled:
-            self._scheduled = True
-            self.loop.call_soon(self.flush)
 
     def flush(self) -> None:
         self._scheduled = False
@@ -65,9 +63,6 @@ class UdpProtocol(asyncio.DatagramProtocol):
                 self.ctx.metrics.add("dropped", batch.logs, "queue_full")
                 continue
             self.ctx.submit(batch)
-
-    def error_received(self, exc: Exception) -> None:  # ICMP errors: nothing to do for a receiver
-        pass
 
 
 def kernel_drops(sock: socket.socket) -> int | None:
@@ -117,7 +112,7 @@ class UdpListener:
         self.shared = shared
         self.port = shared.ports[self.kind]
         self._sock: socket.socket | None = None
-        self._transport: asyncio.DatagramTransport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._protocol: Any = None
         self._drops_base: int | None = None
 
@@ -128,10 +123,31 @@ class UdpListener:
         assert self.port is not None
         loop = asyncio.get_running_loop()
         self._sock = udp_socket(self.shared.config.host, self.port)
-        self._transport, self._protocol = await loop.create_datagram_endpoint(
-            lambda: self.make_protocol(loop), sock=self._sock
-        )
+        self._protocol = self.make_protocol(loop)
         self._drops_base = kernel_drops(self._sock)
+        loop.add_reader(self._sock.fileno(), self._readable)
+        self._loop = loop
+
+    def _readable(self) -> None:
+        self.read(READ_BURST)
+
+    def read(self, limit: int) -> int:
+        """Up to ``limit`` waiting datagrams, then one flush: asyncio's datagram transport reads one
+        a wake-up, which made a batch (and a writer wake-up) of every datagram."""
+        assert self._sock is not None
+        recv, pending = self._sock.recvfrom, self._protocol.pending
+        n = 0
+        try:
+            while n < limit:
+                pending.append(recv(MAX_DATAGRAM))
+                n += 1
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError as exc:  # e.g. an ICMP error queued on the socket: nothing to do for a receiver
+            log.debug("udp port %s: %s", self.port, exc)
+        if pending:
+            self._protocol.flush()
+        return n
 
     def stop_accepting(self) -> None:
         return None  # datagrams keep arriving until close: there are no connections to drain
@@ -140,12 +156,17 @@ class UdpListener:
         return False
 
     async def close(self) -> None:
-        if self._protocol is not None:
-            self._protocol.flush()
-        if self._transport is not None:
-            self.housekeeping()
-            self._transport.close()
-            self._transport = None
+        """Stop reading, then take what the kernel already holds for this socket (it was received:
+        a stop does not drop it) before the socket closes."""
+        if self._sock is None:
+            return
+        assert self._loop is not None
+        self._loop.remove_reader(self._sock.fileno())
+        while self.read(READ_BURST) == READ_BURST:
+            await asyncio.sleep(0)
+        self.housekeeping()
+        self._sock.close()
+        self._sock = None
 
     def housekeeping(self) -> None:
         if self._sock is None or self._drops_base is None:
