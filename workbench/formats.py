@@ -100,6 +100,12 @@ UDP_STANDARD_PORTS: dict[str, str] = {"forward_port": "forward_heartbeat", "gelf
 GeneratorProtocol = Literal["otlp-http", "otlp-json", "otlp-grpc", "hec", "elasticsearch", "loki", "loki-protobuf",
                             "forward", "gelf-tcp", "gelf-udp"]  # fmt: skip
 GENERATOR_PROTOCOLS: tuple[str, ...] = get_args(GeneratorProtocol)
+# the request protocols, where every answer is an ack; Forward acks only with ``--ack`` (its chunk
+# option); GELF has no acks
+ANSWERED_PROTOCOLS = frozenset(
+    {"otlp-http", "otlp-json", "otlp-grpc", "hec", "elasticsearch", "loki", "loki-protobuf"}
+)
+ACK_MODE_PROTOCOLS = frozenset({"forward"})
 
 
 def protocol_class(name: str) -> Any:
@@ -112,6 +118,6 @@ def codec_class(name: str) -> Any:
     return resolve(SPECS[name].codec)
 
 
-__all__ = ["BINARY_FORMATS", "DEFAULT_FRAMING", "FORMATS", "FRAMINGS", "GENERATOR_PROTOCOLS", "PROTOCOLS", "SPECS",
+__all__ = ["ACK_MODE_PROTOCOLS", "ANSWERED_PROTOCOLS", "BINARY_FORMATS", "DEFAULT_FRAMING", "FORMATS", "FRAMINGS", "GENERATOR_PROTOCOLS", "PROTOCOLS", "SPECS",
            "STANDARD_PORTS", "UDP_FORMATS", "UDP_STANDARD_PORTS", "Format", "FormatSpec", "Framing",
            "GeneratorProtocol", "Protocol", "ProtocolSpec", "codec_class", "protocol_class"]  # fmt: skip

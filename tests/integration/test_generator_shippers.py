@@ -72,27 +72,38 @@ def test_plain_tcp_and_the_duration_stop(tmp_path: Path) -> None:
 
 
 def test_a_slice_of_the_shippers_scenario_accounts_for_every_log(tmp_path: Path) -> None:
-    """Two cells of ``scenarios/shippers.yaml`` (a shipper protocol and the proto baseline), short."""
+    """Cells of ``scenarios/shippers.yaml`` (a request protocol, Forward with chunk acks, GELF over
+    UDP to the GELF port the runner opens, and the proto baseline), short."""
     from workbench.scenario.model import expand, load_scenario, parse_scenario
     from workbench.scenario.runner import run_scenario
 
     full = load_scenario(Path(__file__).parents[2] / "scenarios" / "shippers.yaml")
-    assert len(expand(full)) == 11  # 9 shipper protocols and the proto and json streams
+    assert len(expand(full)) == 12  # 10 shipper protocols and the proto and json streams
     data = full.model_dump(mode="json", exclude_none=True)
     data.update(duration=1.5, warmup=0, placement={"type": "inprocess"}, registry={"enabled": False},
                 ingestor={**data["ingestor"], "workers": 0})  # fmt: skip
     data["generators"][0].update(clients=2, rate=200_000)
-    data["matrix"] = {"protocol": ["otlp-grpc", {"protocol": "tcp", "format": "proto"}]}
+    data["matrix"] = {"protocol": ["otlp-grpc", {"protocol": "forward", "ack": True},
+                                   {"protocol": "gelf-udp", "rate": 4000, "batch": 10},
+                                   {"protocol": "tcp", "format": "proto"}]}  # fmt: skip
     import yaml
 
     result = run_scenario(parse_scenario(yaml.safe_dump(data, sort_keys=False)), tmp_path, quiet=True)
     rows = {r["cell"]: r for r in result.summary.to_dicts()}
-    assert set(rows) == {"protocol=otlp-grpc", "protocol=tcp-proto"}
-    for row in rows.values():
-        assert row["status"] == "ok" and row["sent"] > 0
-        assert row["stored"] == row["sent"] and row["lost"] == 0 and row["duplicated"] == 0
+    udp = "protocol=gelf-udp-rate4000-batch10"
+    assert set(rows) == {"protocol=otlp-grpc", "protocol=forward-ack", udp, "protocol=tcp-proto"}
+    for name, row in rows.items():
+        assert row["status"] == "ok" and row["sent"] > 0 and row["duplicated"] == 0, name
+        assert row["stored"] + row["lost"] == row["sent"], name
+        if name != udp:  # acked: nothing may be lost; UDP may lose a few datagrams, counted as lost
+            assert row["lost"] == 0, name
+    assert rows[udp]["stored"] >= 0.95 * rows[udp]["sent"]
+    assert {name: row["ack"] for name, row in rows.items()} == {
+        "protocol=otlp-grpc": True, "protocol=forward-ack": True, udp: False, "protocol=tcp-proto": False,
+    }  # fmt: skip
     assert (
         rows["protocol=otlp-grpc"]["format"] == "otlp-grpc"
         and rows["protocol=tcp-proto"]["format"] == "proto"
+        and rows[udp]["format"] == "gelf-udp"
     )
     assert rows["protocol=tcp-proto"]["ratio_to_baseline"] == 1.0

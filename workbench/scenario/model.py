@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from workbench.errors import ConfigError
-from workbench.formats import Format, GeneratorProtocol
+from workbench.formats import ACK_MODE_PROTOCOLS, Format, GeneratorProtocol
 from workbench.ingestor.config import Compression, OutputFormat, Overflow
 from workbench.units import parse_bytes, parse_seconds
 
@@ -97,8 +97,9 @@ class GeneratorGroup(_Model):
     format: Format = "json"
     protocol: GroupProtocol = Field(
         "tcp",
-        description="tcp or udp (our stream format), or a shipper's protocol over TCP/TLS (format is then unused; "
-        "batch is records per request, each answer an ack)",
+        description="tcp or udp (our stream format), or a shipper's protocol (format is then unused; batch is "
+        "records per request, each answer an ack; forward: entries per message, acked with ack; gelf-udp: to the "
+        "ingestor's GELF port, datagrams per burst)",
     )
     clients: int = Field(1, ge=1)
     processes: int = Field(1, ge=1, description="generator processes (subprocess placement)")
@@ -112,10 +113,13 @@ class GeneratorGroup(_Model):
 
     @model_validator(mode="after")
     def _protocol_fits(self) -> GeneratorGroup:
-        if self.protocol not in ("tcp", "udp") and (self.ack or self.tool != "workbench"):
-            raise ValueError(
-                f"protocol {self.protocol}: sent by our generator, without ack (each answer is one)"
-            )
+        if self.protocol in ("tcp", "udp"):
+            return self
+        if self.tool != "workbench":
+            raise ValueError(f"protocol {self.protocol}: sent by our generator only")
+        if self.ack and self.protocol not in ACK_MODE_PROTOCOLS:
+            why = "GELF has no acks" if self.protocol.startswith("gelf") else "each answer is one"
+            raise ValueError(f"protocol {self.protocol}: no ack mode ({why}); forward takes ack (chunk acks)")
         return self
 
 
@@ -327,8 +331,18 @@ def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
 
 def _label(value: Any) -> str:
     if isinstance(value, dict):  # {protocol: tcp, format: proto} -> tcp-proto
-        return "-".join(_label(v) for v in value.values())
+        return "-".join(_member_label(k, v) for k, v in value.items())
     return str(value).replace(" ", "").replace("/", "-")
+
+
+def _member_label(key: str, value: Any) -> str:
+    """A setting of a mapping value in its cell's name: a word as it is, a flag by its key (``ack``,
+    ``no-ack``), a number after its key (``rate100000``)."""
+    if isinstance(value, bool):
+        return key if value else f"no-{key}"
+    if isinstance(value, int | float):
+        return f"{key}{value:g}"
+    return _label(value)
 
 
 def expand(scenario: Scenario) -> list[Cell]:

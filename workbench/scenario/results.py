@@ -24,6 +24,7 @@ from typing import Any
 import polars as pl
 import yaml
 
+from workbench.formats import ANSWERED_PROTOCOLS
 from workbench.scenario.accounting import Stored
 from workbench.scenario.model import Cell, GeneratorGroup, Placement, Scenario
 from workbench.scenario.placement.base import IngestorHandle
@@ -67,7 +68,7 @@ def cell_row(cell: Cell, handles: list[IngestorHandle], acc: dict[str, Any], sto
         "protocol": ",".join(sorted({g.protocol for g in s.generators} | ({"collector"} if s.collectors else set()))),
         "batch": g0.batch, "clients": sum(g.clients for g in s.generators) + sum(c.files for c in s.collectors),
         "workers": s.ingestor.workers, "ingestors": len(handles), "host": ",".join(hosts),
-        "ack": any(g.ack or g.protocol not in ("tcp", "udp") for g in s.generators), "duration_s": duration_s,
+        "ack": any(g.ack or g.protocol in ANSWERED_PROTOCOLS for g in s.generators), "duration_s": duration_s,
         "sent": acc["sent"], "stored": acc["stored"], "lost": acc["lost"], "duplicated": acc["duplicated"],
         "reordered": acc["reordered"], "rejected": acc["rejected"], "dropped": acc["dropped"],
         "ingestor_stored": final["stored"] if all("stored" in h.final for h in handles) else None,

@@ -59,10 +59,12 @@ def generator_config(group: GeneratorGroup, handles: list[IngestorHandle], scena
     """The generator of a group; with several receivers its clients spread over them (``targets``,
     client n to receiver n mod k), trusting ``ca_path`` (every receiver's cert)."""
     first = handles[0]
-    udp = group.protocol == "udp"
+    udp = group.protocol in ("udp", "gelf-udp")
     shipper = group.protocol not in ("tcp", "udp")
-    if udp and any(h.udp_port is None for h in handles):
-        raise ComponentFailed("a UDP generator group needs the ingestor's UDP port")
+    port_of = (lambda h: h.gelf_port) if group.protocol == "gelf-udp" else (lambda h: h.udp_port)
+    if udp and any(port_of(h) is None for h in handles):
+        raise ComponentFailed(f"a {group.protocol} generator group needs the ingestor's "
+                              f"{'GELF' if group.protocol == 'gelf-udp' else 'UDP'} port")  # fmt: skip
     fields: dict[str, Any] = {
         "address": first.address, "transport": "udp" if udp else "tcp", "format": group.format,
         "batch_size": group.batch, "clients": group.clients, "processes": group.processes, "seed": seed,
@@ -72,12 +74,12 @@ def generator_config(group: GeneratorGroup, handles: list[IngestorHandle], scena
     if shipper:
         fields["protocol"] = group.protocol
     if udp:
-        fields["udp_port"] = first.udp_port
+        fields["udp_port"] = port_of(first)
     else:
         fields.update(tcp_port=first.tcp_port, tls=bool(first.cert_path),
                       ca_file=(ca_path or first.cert_path) if first.cert_path else None)  # fmt: skip
     if len(handles) > 1:
-        fields["targets"] = tuple((h.address, int((h.udp_port if udp else h.tcp_port) or 0)) for h in handles)
+        fields["targets"] = tuple((h.address, int((port_of(h) if udp else h.tcp_port) or 0)) for h in handles)
     if group.count is not None:
         fields["count"] = group.count * group.clients
     else:

@@ -44,6 +44,8 @@ def ingestor_config(scenario: Scenario, data_dir: Path, registry_url: str | None
     settings = {RENAMED.get(k, k): v for k, v in s.ingestor.model_dump(exclude=set(RUNNER_SETTINGS)).items()}
     if s.target.tls is not None:
         settings["tls"] = s.target.tls
+    if any(g.protocol == "gelf-udp" for g in s.generators):
+        settings["gelf_port"] = 0  # GELF's UDP listener, on a free port (the generators learn it)
     return IngestorConfig(
         **settings, data_dir=data_dir, tcp_port=0, udp_port=0, http_port=0, stats_line=False,
         registry_url=registry_url if s.ingestor.use_registry else None,

@@ -49,6 +49,7 @@ class IngestorHandle:
     data_dir: Path | None = None  # its data dir (on its host)
     config: dict[str, Any] = field(default_factory=dict)  # its effective config, as it reported it
     output: str | None = None
+    gelf_port: int | None = None  # its GELF port (UDP and TCP), when it opened one
 
 
 @dataclass
@@ -115,7 +116,7 @@ def handle_from_ready(ready: dict[str, Any], address: str, data_dir: Path | None
     """The handle of an ingestor from its ``ready`` event."""
     return IngestorHandle(int(ready["tcp_port"]), ready["udp_port"], f"http://{address}:{ready['http_port']}",
                           ready.get("cert_path"), pids, address=address, data_dir=data_dir,
-                          config=ready["config"], **extra)  # fmt: skip
+                          config=ready["config"], gelf_port=ready.get("gelf_port"), **extra)  # fmt: skip
 
 
 def _role(name: str) -> str:

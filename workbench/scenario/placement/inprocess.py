@@ -51,7 +51,8 @@ class InProcessPlacement:
         await ing.start()
         self._ingestors[ing.tcp_port] = ing
         return IngestorHandle(ing.tcp_port, ing.udp_port, str(ing.url), ing.cert_path, [os.getpid()],
-                              address=cfg.host, data_dir=cfg.data_dir, config=ing.effective_config())  # fmt: skip
+                              address=cfg.host, data_dir=cfg.data_dir, config=ing.effective_config(),
+                              gelf_port=ing.standard_ports.get("gelf_port"))  # fmt: skip
 
     async def stop_ingestor(self, handle: IngestorHandle, timeout: float = 120.0) -> None:
         ing = self._ingestors.pop(handle.tcp_port, None)
