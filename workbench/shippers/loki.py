@@ -7,6 +7,10 @@ Each entry's labels and structured metadata (metadata wins on a clash) fill the 
 ``host``/``hostname``/``instance`` the host, ``seq``/``client_id`` those fields; the rest are
 attributes. The line is the message and its nanosecond timestamp the timestamp.
 
+A compiled transcoder (``workbench/speedups/_loki.pyx``) writes the stored lines of a plain push
+(JSON, or protobuf once inflated) straight from its bytes when the ingestor asks for them; it
+declines anything else, which the Python path below maps.
+
 As in Loki, bad entries are answered with a 400 that names them while the good ones are
 stored; a body that does not parse is a 400 with a text message; success is a 204. A snappy
 block's declared size is read before it is inflated: over ``max_inflated_bytes`` (the
@@ -23,7 +27,7 @@ import cramjam
 import msgspec
 from google.protobuf.message import DecodeError
 
-from workbench.codecs.base import ENCODING, INVALID, MALFORMED, TOO_LARGE
+from workbench.codecs.base import ENCODING, INVALID, MALFORMED, STORE_DIRECT, TOO_LARGE
 from workbench.codecs.timeparse import format_iso, parse_iso
 from workbench.shippers.base import (
     Decoded,
@@ -42,6 +46,12 @@ LEVEL_KEYS = ("level", "severity", "detected_level")
 HOST_KEYS = ("host", "hostname", "instance")
 TEXT = "text/plain; charset=utf-8"
 _json = msgspec.json.Decoder()
+
+try:  # the compiled transcoder of the plain case (workbench/speedups/_loki.pyx)
+    from workbench.speedups._loki import transcode_json as _transcode_json
+    from workbench.speedups._loki import transcode_push as _transcode_push
+except ImportError:  # not compiled: every entry is mapped in Python
+    _transcode_json = _transcode_push = None
 
 # Loki's push.proto (pkg/push), the fields a push carries; strings are read as bytes so that
 # an entry that is not UTF-8 is one rejection, not a body that does not parse:
@@ -92,9 +102,14 @@ class LokiCodec(ShipperCodec):
         Route("GET", "/ready", "ready"),
     )
 
-    def __init__(self, default_service: str = "raw", worker_id: int = 0, max_inflated_bytes: int = MAX_INFLATED_BYTES) -> None:  # fmt: skip
+    def __init__(self, default_service: str = "raw", worker_id: int = 0, max_inflated_bytes: int = MAX_INFLATED_BYTES,
+                 fast: bool = True) -> None:  # fmt: skip
         super().__init__(default_service, worker_id)
         self.max_inflated_bytes = max_inflated_bytes
+        # pushes go to the compiled transcoder first while the loaded schema is the one its
+        # checks enforce (``STORE_DIRECT``); it declines anything outside the plain case
+        self.fast = fast and STORE_DIRECT and _transcode_json is not None
+        self._service = default_service.encode("utf-8", "surrogatepass")
 
     def decode(self, action: str, request: HttpRequest) -> Decoded | HttpReply:
         if action == "ready":
@@ -144,6 +159,9 @@ class LokiCodec(ShipperCodec):
                 payload = bytes(cramjam.snappy.decompress_raw(payload))
             except cramjam.DecompressionError as exc:
                 return _bad(f"the body is not a snappy block: {exc}")
+        fast = self._transcoded(_transcode_push, payload, request)
+        if fast is not None:
+            return fast
         try:
             message = push_request_class().FromString(payload)
         except DecodeError as exc:
@@ -178,6 +196,9 @@ class LokiCodec(ShipperCodec):
     # --- JSON -----------------------------------------------------------------------------
 
     def _json_push(self, request: HttpRequest) -> Decoded | HttpReply:
+        fast = self._transcoded(_transcode_json, request.body, request)
+        if fast is not None:
+            return fast
         try:
             body = _json.decode(request.body)
         except msgspec.DecodeError as exc:
@@ -210,6 +231,21 @@ class LokiCodec(ShipperCodec):
                     continue
                 batch.add(dict(labels), value[2] if len(value) == 3 else None, nanos, value[1], labels_text)
         return batch.decoded()
+
+    def _transcoded(self, transcode: Any, payload: bytes, request: HttpRequest) -> Decoded | None:
+        """The stored lines of a plain push (``_loki.pyx``'s docstring says which), or None. Only
+        when the caller asks for lines (the HTTP listener gives their end, with the batch's
+        fields); a caller without one gets the entries."""
+        if not self.fast or request.stored_end == b"}\n":
+            return None
+        try:
+            peer = request.peer_host.encode()
+        except UnicodeEncodeError:
+            return None
+        got: tuple[bytes, int] | None = transcode(payload, self._service, peer, request.stored_end)
+        if got is None:
+            return None
+        return Decoded(jsonl=got[0], lines=got[1], end=request.stored_end)
 
     def _legacy_stream(self, batch: _Batch, stream: dict[str, Any]) -> None:
         labels_text = stream["labels"]

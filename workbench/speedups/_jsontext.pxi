@@ -224,3 +224,49 @@ cdef char* put_text(char* d, const unsigned char* s, Py_ssize_t i, Py_ssize_t st
                 cp = e
         d = put_code_point(d, cp)
     return d
+
+
+cdef char* put_unescaped(char* d, const unsigned char* s, Py_ssize_t i, Py_ssize_t stop) noexcept:
+    """The text of the body of a string that ``scan_string`` accepted, as plain UTF-8 (escapes
+    decoded, nothing escaped: what Python holds, for comparing and counting; ``put_escaped``
+    writes it back as msgspec does) at d; the end. Never longer than the JSON read, so room for
+    ``stop - i`` bytes is enough."""
+    cdef const void* hit
+    cdef Py_ssize_t run
+    cdef unsigned char e
+    cdef int cp
+    while i < stop:
+        hit = memchr(s + i, 92, stop - i)
+        run = (<const unsigned char*>hit - s if hit != NULL else stop) - i
+        d = copy(d, s + i, run)
+        i += run
+        if i >= stop:
+            break
+        e = s[i + 1]
+        if e == 117:
+            cp = hex4(s, i + 2)
+            if 0xD800 <= cp <= 0xDBFF:
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (hex4(s, i + 8) - 0xDC00)
+                i += 12
+            else:
+                i += 6
+        else:
+            i += 2
+            if e == 98:
+                cp = 8
+            elif e == 102:
+                cp = 12
+            elif e == 110:
+                cp = 10
+            elif e == 114:
+                cp = 13
+            elif e == 116:
+                cp = 9
+            else:  # " \ /
+                cp = e
+        if cp < 128:
+            d[0] = <char>cp
+            d += 1
+        else:
+            d = put_code_point(d, cp)
+    return d

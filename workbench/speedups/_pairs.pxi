@@ -178,3 +178,59 @@ cdef int put_tail(Buf* out, Value* opt, bint has_seq, long long seq, const char*
         put_int(out, seq)
     put(out, tail, ntail)
     return 0
+
+
+# ``base.level_from_text``'s tables for ``text_level``: its words (lowercase ASCII) and the syslog
+# severities 0-7, as the entry's levels 0-5 (TRACE..FATAL)
+cdef extern from *:
+    """
+    #include <string.h>
+    static int wb_pairs_level_word(const unsigned char *p, Py_ssize_t n) {
+        static const struct { const char *word; Py_ssize_t n; int level; } words[] = {
+            {"trace", 5, 0}, {"debug", 5, 1}, {"info", 4, 2}, {"information", 11, 2},
+            {"informational", 13, 2}, {"notice", 6, 2}, {"warn", 4, 3}, {"warning", 7, 3},
+            {"error", 5, 4}, {"err", 3, 4}, {"fatal", 5, 5}, {"critical", 8, 5}, {"crit", 4, 5},
+            {"alert", 5, 5}, {"emerg", 5, 5}, {"emergency", 9, 5}, {"panic", 5, 5},
+        };
+        for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+            if (words[i].n == n && memcmp(words[i].word, p, (size_t)n) == 0)
+                return words[i].level;
+        return -1;
+    }
+    static int wb_pairs_syslog_level(long long severity) {
+        static const int levels[8] = {5, 5, 5, 4, 3, 2, 2, 1};
+        return levels[severity];
+    }
+    """
+    int pairs_level_word "wb_pairs_level_word"(const unsigned char* p, Py_ssize_t n) noexcept
+    int pairs_syslog_level "wb_pairs_syslog_level"(long long severity) noexcept
+
+
+cdef inline bint strip_space(unsigned char c) noexcept:
+    """An ASCII character ``str.strip`` takes away (tab to CR, the separators 0x1C-0x1F, space)."""
+    return (9 <= c <= 13) or (28 <= c <= 32)
+
+
+cdef int text_level(Value* v) noexcept:
+    """``level_from_text(value, "")``: 0-5, -1 when it is no level, -2 when not sure (text beyond
+    ASCII: Unicode's spaces, digits and cases are Python's business)."""
+    cdef Py_ssize_t a = 0, b = v.n, i
+    cdef unsigned char low[16]
+    if v.kind == V_INT:
+        return pairs_syslog_level(v.i) if 0 <= v.i <= 7 else -1
+    if v.kind != V_TEXT:
+        return -1  # nothing, booleans, bytes
+    for i in range(v.n):
+        if v.p[i] >= 0x80:
+            return -2
+    while a < b and strip_space(v.p[a]):
+        a += 1
+    while b > a and strip_space(v.p[b - 1]):
+        b -= 1
+    if b - a == 1 and is_digit(v.p[a]):
+        return pairs_syslog_level(v.p[a] - 48) if v.p[a] <= 55 else -1
+    if b - a > 13:
+        return -1  # longer than every level word
+    for i in range(b - a):
+        low[i] = v.p[a + i] + 32 if 65 <= v.p[a + i] <= 90 else v.p[a + i]
+    return pairs_level_word(low, b - a)
