@@ -63,9 +63,9 @@ bench: venv
 sanitize: system-deps venv
 	$(PY) -m workbench.speedups.build --sanitize
 
-## the sanitizer suite: findings, the systematic pass, libFuzzer 60 s per target (as in CI)
+## the sanitizer suite: findings, the systematic pass, libFuzzer 60 s per target (CI gives 20 s)
 fuzz: sanitize
-	$(PY) -m pytest -q -s tests/reliability/test_sanitizers.py
+	WORKBENCH_FUZZ_SECONDS=$${FUZZ_SECONDS:-60} $(PY) -m pytest -q -s tests/reliability/test_sanitizers.py
 
 ## libFuzzer 600 s per target (FUZZ_SECONDS=N for another budget)
 fuzz-long: sanitize

@@ -102,7 +102,7 @@ def test_a_wrong_shared_key_is_refused_and_nothing_stored(tmp_path: Path) -> Non
         async with Ingestor(config(tmp_path, forward_port=0, forward_shared_key="s3cret")) as ing:
             port = ing.standard_ports["forward_port"]
             cmd = ["node", str(NODE_CLIENTS / "fluent_send.mjs"), str(port), "5", "js", "PackedForward",
-                   "--ca", str(ing.cert_path), "--key", "wrong"]  # fmt: skip
+                   "--ca", str(ing.cert_path), "--key", "wrong", "--wait", "4"]  # fmt: skip
             done = await asyncio.to_thread(subprocess.run, cmd, capture_output=True, text=True, timeout=60)
             assert done.returncode != 0 and "mismatch" in done.stderr, done.stderr[-2000:]
             assert _requests(ing).get("unauthorized", 0) >= 1

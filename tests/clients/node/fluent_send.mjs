@@ -1,7 +1,8 @@
 // Sends COUNT events through Fluent's Node.js logger (npm fluent-logger: the Forward protocol)
 // with requireAckResponse, so each event's callback fires only once the server acked its chunk:
-// node fluent_send.mjs PORT COUNT CLIENT_ID MODE [--ca FILE] [--key SHARED_KEY]
-// MODE is Message, PackedForward or CompressedPackedForward. Prints {"sent", "acked", "failed"}.
+// node fluent_send.mjs PORT COUNT CLIENT_ID MODE [--ca FILE] [--key SHARED_KEY] [--wait SECONDS]
+// MODE is Message, PackedForward or CompressedPackedForward. Waits up to --wait (30) seconds for the
+// acks. Prints {"sent", "acked", "failed"}.
 import fs from "node:fs";
 import fluent from "fluent-logger";
 
@@ -9,6 +10,7 @@ const [portText, countText, clientId, eventMode, ...rest] = process.argv.slice(2
 const option = (name) => (rest.includes(name) ? rest[rest.indexOf(name) + 1] : undefined);
 const ca = option("--ca");
 const sharedKey = option("--key");
+const waitSeconds = Number(option("--wait") ?? 30);
 const count = Number(countText);
 const sender = fluent.createFluentSender("checkout", {
   host: "127.0.0.1",
@@ -38,7 +40,7 @@ const done = new Promise((resolve) => {
                          level: i % 3 === 0 ? "error" : "info" }, settle);
   }
 });
-const timeout = new Promise((resolve) => setTimeout(resolve, 30000));
+const timeout = new Promise((resolve) => setTimeout(resolve, waitSeconds * 1000));
 await Promise.race([done, timeout]);
 sender.end();
 console.log(JSON.stringify({ sent: count, acked, failed }));

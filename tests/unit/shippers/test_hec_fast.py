@@ -279,7 +279,7 @@ def check_same(body: bytes, query: dict[str, str] | None = None) -> bool:
     return True
 
 
-@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=700, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(bodies(), QUERIES)
 def test_whatever_the_transcoder_takes_it_stores_as_the_python_path(
     body: bytes, query: dict[str, str]
@@ -287,7 +287,7 @@ def test_whatever_the_transcoder_takes_it_stores_as_the_python_path(
     check_same(body, query)
 
 
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(bodies(plain=True), QUERIES)
 def test_plain_bodies_agree_or_are_declined_for_a_reason(body: bytes, query: dict[str, str]) -> None:
     # the plain strategy still declines on purpose: blank messages, seq past int64, long text,
