@@ -169,6 +169,91 @@ def forward_encode(es: list[Any]) -> bytes:
     return b"".join(out)
 
 
+def loki_json_encode(es: list[Any]) -> bytes:
+    """A Loki JSON push of the entries in the shapes senders use, in turn: the generator's (one
+    stream per service and host, ``[ns, line, metadata]``), winston-loki's (a stream per entry,
+    its labels level, job, host, seq and client_id, the line with a trailing space, an empty
+    metadata object), and an integer time, without labels or with escapes and a null in them."""
+    import msgspec
+
+    streams: list[dict[str, Any]] = []
+    for i, e in enumerate(es):
+        nanos = model.micros_from_utc(e.timestamp) * 1000
+        extra = {k: v for k, v in (("user_id", e.user_id), ("session.id", e.session_id),
+                                   ("trace_id", e.trace_id), ("client_id", e.client_id)) if v is not None}  # fmt: skip
+        if e.seq is not None:
+            extra["seq"] = f"{e.seq:012d}"
+        shape = i % 3
+        if shape == 0:
+            streams.append({"stream": {"service_name": e.service, "host": e.host},
+                            "values": [[f"{nanos:019d}", e.message, {"level": e.level, **extra, **e.attributes}]]})  # fmt: skip
+        elif shape == 1:
+            streams.append({"stream": {"level": e.level.lower(), "job": e.service, "host": e.host, **extra},
+                            "values": [[str(nanos // 1_000_000) + "000000", e.message + " ", {}]]})  # fmt: skip
+        else:
+            streams.append({"values": [[nanos, e.message]]} if not e.attributes else
+                           {"stream": {"app": e.service, "instance": e.host, "detected_level": e.level,
+                                       "n\u00e9": "tab\there \"q\"", "none": None}, "values": [[nanos, e.message]]})  # fmt: skip
+    return msgspec.json.encode({"streams": streams})
+
+
+def loki_push_encode(es: list[Any]) -> bytes:
+    """A Loki ``PushRequest`` (uncompressed) of the entries in the shapes senders use, in turn: the
+    generator's (labels ``{service_name="...", host="..."}``, a Timestamp of over-long varints,
+    the level, seq and client_id as structured metadata), winston-loki's (every field a label:
+    ``{level="info",job="...",...}``, no metadata), and one with the labels after the entries, an
+    escaped label value, the stream's hash and a trailing comma."""
+
+    def varint(n: int) -> bytes:
+        out = bytearray()
+        while True:
+            byte, n = n & 0x7F, n >> 7
+            out.append(byte | (0x80 if n else 0))
+            if not n:
+                return bytes(out)
+
+    def field(number: int, payload: bytes) -> bytes:
+        return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+    def over_long(n: int) -> bytes:
+        return bytes(
+            [n & 0x7F | 0x80, n >> 7 & 0x7F | 0x80, n >> 14 & 0x7F | 0x80, n >> 21 & 0x7F | 0x80, n >> 28]
+        )
+
+    streams = []
+    for i, e in enumerate(es):
+        micros = model.micros_from_utc(e.timestamp)
+        seconds, nanos = divmod(micros * 1000, 1_000_000_000)
+        extra = {k: v for k, v in (("user_id", e.user_id), ("session.id", e.session_id),
+                                   ("trace_id", e.trace_id), ("client_id", e.client_id)) if v is not None}  # fmt: skip
+        if e.seq is not None:
+            extra["seq"] = f"{e.seq:012d}"
+        shape = i % 3
+        if shape == 0:
+            stamp = b"\x08" + over_long(seconds) + b"\x10" + over_long(nanos)
+            metadata = b"".join(field(3, field(1, k.encode()) + field(2, v.encode()))
+                                for k, v in {"level": e.level, **extra, **e.attributes}.items())  # fmt: skip
+            labels = f'{{service_name="{e.service}", host="{e.host}"}}'.encode()
+            streams.append(
+                field(1, labels) + field(2, field(1, stamp) + field(2, e.message.encode()) + metadata)
+            )
+        elif shape == 1:
+            stamp = b"\x08" + varint(seconds) + b"\x10" + varint(nanos // 1_000_000 * 1_000_000)
+            labels = ",".join(f'{k}="{v}"' for k, v in {"level": e.level.lower(), "job": e.service,
+                                                           "host": e.host, **extra}.items())  # fmt: skip
+            streams.append(
+                field(1, ("{" + labels + "}").encode())
+                + field(2, field(1, stamp) + field(2, e.message.encode()))
+            )
+        else:
+            stamp = b"\x08" + varint(seconds) + b"\x10" + varint(nanos)
+            labels = f'{{ app = "{e.service}",\tinstance="{e.host}", q="a\\"b\\\\c\\n", }}'.encode()
+            streams.append(
+                field(2, field(2, e.message.encode()) + field(1, stamp)) + field(1, labels) + b"\x18\x07"
+            )
+    return b"".join(field(1, s) for s in streams)
+
+
 def payloads() -> dict[str, list[bytes]]:
     es = entries()
     syslog_lines = SyslogCodec(octet_counting=False)
@@ -187,6 +272,8 @@ def payloads() -> dict[str, list[bytes]]:
     out["otlp"] = [otlp_encode(es), *(otlp_encode([e]) for e in es)]
     out["hec"] = [hec_encode(es), *(hec_encode([e]) for e in es)]
     out["forward"] = [forward_encode(es), *(forward_encode([e]) for e in es)]
+    out["loki_json"] = [loki_json_encode(es), *(loki_json_encode([e]) for e in es)]
+    out["loki_push"] = [loki_push_encode(es), *(loki_push_encode([e]) for e in es)]
     return out
 
 

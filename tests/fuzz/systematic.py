@@ -222,7 +222,7 @@ def lies_for(target: str, seed: bytes) -> Iterator[bytes]:
             return
         for v in lied(p, iter(spans), varints):
             yield sel + v
-    elif target == "otlp":
+    elif target in ("otlp", "loki_push"):
 
         def otlp_varints(n: int) -> list[bytes]:
             return [uvarint(v) for v in (max(n - 1, 0), n + 1, *LIES)] + [uvarint(n)[:-1] + b"\x80"]
@@ -232,7 +232,7 @@ def lies_for(target: str, seed: bytes) -> Iterator[bytes]:
         except (IndexError, ValueError):
             return
         yield from (sel + v for v in lied(p, iter(spans), otlp_varints))
-    elif target == "hec":
+    elif target in ("hec", "loki_json"):
         for m in JSON_NUMBER.finditer(p):
             for lie in JSON_NUMBER_LIES:
                 yield sel + p[: m.start()] + lie + p[m.end() :]
@@ -276,6 +276,8 @@ ENCODERS: dict[str, Callable[[list[Any]], bytes]] = {
     "otlp": seeds.otlp_encode,
     "hec": seeds.hec_encode,
     "forward": seeds.forward_encode,
+    "loki_json": seeds.loki_json_encode,
+    "loki_push": seeds.loki_push_encode,
 }
 
 

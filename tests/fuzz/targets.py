@@ -67,8 +67,8 @@ def _load(name: str) -> ModuleType:
     return module
 
 
-_json, _raw, _syslog, _binary, _otlp, _hec, _forward = (
-    _load(n) for n in ("_json", "_raw", "_syslog", "_binary", "_otlp", "_hec", "_forward")
+_json, _raw, _syslog, _binary, _otlp, _hec, _forward, _loki = (
+    _load(n) for n in ("_json", "_raw", "_syslog", "_binary", "_otlp", "_hec", "_forward", "_loki")
 )
 # the default service and the peer an OTLP request is transcoded with, chosen by the selector
 OTLP_CONTEXTS = ((b"raw", b"127.0.0.1"), (b"s" * 256, b""), (b"\xc3\xa9", b"[::1]"))
@@ -289,6 +289,74 @@ def forward_target(data: bytes) -> bool:
     return True
 
 
+# the default service and the peer a Loki push is transcoded with, chosen by the selector after
+# the tail
+LOKI_CONTEXTS = ((b"raw", b"127.0.0.1"), (b"s" * 256, b""), (b"\xc3\xa9", b"[::1]"))
+
+
+def loki_json_target(data: bytes) -> bool:
+    """A Loki JSON push; what the transcoder takes, msgspec decodes, with as many entries as
+    lines written, and the codec's Python path stores the same lines."""
+    sel, payload = split(data)
+    tail = TAILS[sel % len(TAILS)]
+    service, peer = LOKI_CONTEXTS[(sel // len(TAILS)) % len(LOKI_CONTEXTS)]
+    got = _loki.transcode_json(payload, service, peer, tail)
+    if not _result(got, tail):
+        return False
+    try:
+        body = msgspec.json.decode(payload)
+    except msgspec.DecodeError as exc:  # msgspec refuses what the transcoder took
+        raise Finding(f"the transcoder took a body msgspec refuses ({exc})") from exc
+    entries = sum(len(s.get("values") or []) for s in body["streams"])
+    if entries != got[1]:
+        raise Finding(f"{entries} entries in the push but {got[1]} lines")
+    return _loki_agrees(got, payload, "application/json", service, peer, tail)
+
+
+def loki_push_target(data: bytes) -> bool:
+    """A Loki ``PushRequest`` (snappy undone); what the transcoder takes, the protobuf runtime
+    parses, with as many entries as lines written, and the codec's Python path stores the same
+    lines."""
+    from workbench.shippers.loki import push_request_class
+
+    sel, payload = split(data)
+    tail = TAILS[sel % len(TAILS)]
+    service, peer = LOKI_CONTEXTS[(sel // len(TAILS)) % len(LOKI_CONTEXTS)]
+    got = _loki.transcode_push(payload, service, peer, tail)
+    if not _result(got, tail):
+        return False
+    try:
+        message = push_request_class().FromString(payload)
+    except Exception as exc:  # the runtime refuses what the transcoder took
+        raise Finding(f"the transcoder took a push protobuf refuses ({exc})") from exc
+    entries = sum(len(s.entries) for s in message.streams)
+    if entries != got[1]:
+        raise Finding(f"{entries} entries in the push but {got[1]} lines")
+    return _loki_agrees(got, payload, "application/x-protobuf", service, peer, tail)
+
+
+def _loki_agrees(
+    got: Any, payload: bytes, content_type: str, service: bytes, peer: bytes, tail: bytes
+) -> bool:
+    """Whether the Loki codec's Python path stores what the transcoder wrote (a Finding if not).
+    A protobuf payload is sent with ``Content-Encoding: gzip`` so that the codec reads it
+    without snappy (as the ingestor hands it over once it has inflated the body)."""
+    from workbench.shippers.base import Decoded, HttpRequest
+    from workbench.shippers.loki import LokiCodec
+
+    headers = {"content-type": content_type}
+    if content_type != "application/json":
+        headers["content-encoding"] = "gzip"
+    request = HttpRequest("POST", "/loki/api/v1/push", {}, headers, payload, peer_host=peer.decode())
+    slow = LokiCodec(service.decode(), fast=False).decode("push", request)
+    if not isinstance(slow, Decoded):
+        raise Finding(f"the transcoder took a push the codec answers with {slow.status}")
+    want = normalise(slow.entries).replace(b"}\n", tail) if slow.entries else b""
+    if slow.errors or got[0] != want:
+        raise Finding(f"the transcoder and the codec's Python path disagree ({slow.errors[:1]})")
+    return True
+
+
 # each checks its entry point's answer and says whether it took the input (the systematic pass counts)
 TARGETS: dict[str, Callable[[bytes], bool]] = {
     "json": json_target,
@@ -301,6 +369,8 @@ TARGETS: dict[str, Callable[[bytes], bool]] = {
     "otlp": otlp_target,
     "hec": hec_target,
     "forward": forward_target,
+    "loki_json": loki_json_target,
+    "loki_push": loki_push_target,
 }
 
 
