@@ -13,13 +13,16 @@ or epoch millis; absent: now), ``message``, ``log.level``/``level``, ``service.n
 As Elasticsearch does, a source that fails is a 400 item (``document_parsing_exception``) while
 the others are stored, and an action line that does not parse fails the whole request (400).
 Documents are never versioned: each is ``created``, version 1; ``_seq_no`` counts per worker.
+
+A body in the plain case (``workbench/speedups/_esbulk.pyx``'s docstring says which) is written
+straight into the stored lines by a compiled transcoder, which also writes the answer's items; it
+makes the ids this codec makes, from the same counter, so both paths store and answer the same.
 """
 
 from __future__ import annotations
 
 import base64
 import fnmatch
-import itertools
 import os
 import re
 import socket
@@ -32,7 +35,7 @@ from typing import Any
 import msgspec
 
 from workbench import model
-from workbench.codecs.base import ENCODING, INVALID, MALFORMED
+from workbench.codecs.base import ENCODING, INVALID, MALFORMED, STORE_DIRECT
 from workbench.codecs.timeparse import parse_iso
 from workbench.errors import CodecError
 from workbench.shippers.base import Decoded, HttpReply, HttpRequest, RecordError, Route, ShipperCodec
@@ -53,6 +56,12 @@ HOST_KEYS = ("host.name", "host.hostname", "host")
 _COMPAT = re.compile(r"compatible-with=(\d+)")
 _json = msgspec.json.Decoder()
 
+try:  # the compiled transcoder of the plain case (workbench/speedups/_esbulk.pyx)
+    from workbench.speedups._esbulk import bulk_items as _bulk_items
+    from workbench.speedups._esbulk import transcode as _transcode
+except ImportError:  # not compiled: every document is mapped in Python
+    _transcode = _bulk_items = None
+
 
 @dataclass(slots=True)
 class BulkItem:
@@ -68,6 +77,9 @@ class BulkDecoded(Decoded):
 
     items: list[BulkItem] = field(default_factory=list)
     started: float = 0.0  # perf_counter when decoding began: the answer's ``took``
+    # when the transcoder wrote the request (``lines`` documents, every one stored): the answer's
+    # items up to their ``_seq_no``, for ``_esbulk.bulk_items``; ``items`` is then empty
+    heads: bytes | None = None
 
 
 class RequestError(CodecError):
@@ -91,11 +103,15 @@ class ElasticsearchCodec(ShipperCodec):
         Route("PUT", "/{index}/_bulk", "bulk"),
     )
 
-    def __init__(self, default_service: str = "raw", worker_id: int = 0) -> None:
+    def __init__(self, default_service: str = "raw", worker_id: int = 0, fast: bool = True) -> None:
         super().__init__(default_service, worker_id)
-        self._seq_no = itertools.count()
+        self._next_seq_no = 0
         self._id_prefix = os.urandom(6) + bytes([worker_id % 256])  # ids stay unique across workers
-        self._id_counter = itertools.count()
+        self._next_id = 0  # the number in the next id ``_new_id`` (or the transcoder) makes
+        # bulk bodies go to the compiled transcoder first while the loaded schema is the one its
+        # checks enforce (``STORE_DIRECT``); it declines anything outside the plain case
+        self.fast = fast and STORE_DIRECT and _transcode is not None
+        self._service = default_service.encode("utf-8", "surrogatepass")
         self.node_name = socket.gethostname()
         self.cluster_uuid = str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{CLUSTER_NAME}.{self.node_name}"))
 
@@ -113,14 +129,17 @@ class ElasticsearchCodec(ShipperCodec):
 
     def reply(self, action: str, request: HttpRequest, decoded: Decoded) -> HttpReply:
         bulk = decoded if isinstance(decoded, BulkDecoded) else BulkDecoded(started=time.perf_counter())
+        if bulk.heads is not None:
+            return self._transcoded_reply(request, bulk)
         items: list[dict[str, Any]] = []
         for item in bulk.items:
             if item.error is None:
                 result: dict[str, Any] = {
                     "_index": item.index, "_id": item.id, "_version": 1, "result": "created",
                     "_shards": {"total": 1, "successful": 1, "failed": 0},
-                    "_seq_no": next(self._seq_no), "_primary_term": 1, "status": 201,
+                    "_seq_no": self._next_seq_no, "_primary_term": 1, "status": 201,
                 }  # fmt: skip
+                self._next_seq_no += 1
             else:
                 kind, reason = item.error
                 result = {"_index": item.index, "_id": item.id, "status": 400,
@@ -170,11 +189,25 @@ class ElasticsearchCodec(ShipperCodec):
             "active_shards_percent_as_number": 100.0,
         }  # fmt: skip
 
+    def _transcoded_reply(self, request: HttpRequest, bulk: BulkDecoded) -> HttpReply:
+        """``reply`` for a request the transcoder wrote: the same answer, its items written in C."""
+        items = _bulk_items(bulk.heads, self._next_seq_no)  # type: ignore[misc]
+        self._next_seq_no += bulk.lines
+        took = round((time.perf_counter() - bulk.started) * 1000)
+        body = b'{"errors":false,"took":%d,"items":[%b]}' % (took, items)
+        if request.query.get("filter_path"):  # (Beats ask for one) the dict path filters the answer
+            return self._json(request, 200, msgspec.json.decode(body))
+        return self._encoded(request, 200, body)
+
     def _json(self, request: HttpRequest, status: int, body: dict[str, Any]) -> HttpReply:
         """An answer in the media type the client accepts, ``filter_path`` applied."""
         paths = request.query.get("filter_path")
         if paths:
             body = filter_path(body, paths)
+        return self._encoded(request, status, msgspec.json.encode(body))
+
+    def _encoded(self, request: HttpRequest, status: int, body: bytes) -> HttpReply:
+        """An answer already encoded, in the media type the client accepts."""
         accept = request.headers.get("accept", "")
         content_type = "application/json"
         if "vnd.elasticsearch+json" in accept:
@@ -182,12 +215,19 @@ class ElasticsearchCodec(ShipperCodec):
             content_type = "application/vnd.elasticsearch+json" + (
                 f";compatible-with={m.group(1)}" if m else ""
             )
-        return HttpReply(status, msgspec.json.encode(body), content_type, (PRODUCT,))
+        return HttpReply(status, body, content_type, (PRODUCT,))
 
     # --- bulk -----------------------------------------------------------------------------
 
     def _bulk(self, request: HttpRequest) -> BulkDecoded:
         started = time.perf_counter()
+        # the transcoder writes the stored lines when the caller asks for them (the HTTP listener
+        # gives their end, with the batch's fields); a caller without one gets the entries
+        if self.fast and request.stored_end != b"}\n":
+            fast = self._transcoded(request)
+            if fast is not None:
+                fast.started = started
+                return fast
         lines = [(n, line) for n, line in enumerate(request.body.split(b"\n"), 1) if line.strip()]
         if not lines:
             raise RequestError(
@@ -289,9 +329,35 @@ class ElasticsearchCodec(ShipperCodec):
         flat["_id"] = doc_id
         return finish(record, flat)
 
+    def _transcoded(self, request: HttpRequest) -> BulkDecoded | None:
+        """The stored lines of a plain body (``_esbulk.pyx``'s docstring says which), or None."""
+        index = request.params.get("index")
+        try:
+            default_index = index.encode() if index else None
+            peer = request.peer_host.encode()
+        except UnicodeEncodeError:
+            return None
+        now = model.micros_from_utc(model.now_utc())
+        got: tuple[bytes, int, int, bytes] | None = _transcode(  # type: ignore[misc]
+            request.body,
+            default_index,
+            self._service,
+            peer,
+            now,
+            self._id_prefix,
+            self._next_id,
+            request.stored_end,
+        )
+        if got is None:
+            return None
+        jsonl, count, made, heads = got
+        self._next_id += made
+        return BulkDecoded(jsonl=jsonl, lines=count, end=request.stored_end, heads=heads)
+
     def _new_id(self) -> str:
         """A 20-character id as Elasticsearch makes them (URL-safe base64 of 15 bytes)."""
-        raw = self._id_prefix + struct.pack(">Q", next(self._id_counter))
+        raw = self._id_prefix + struct.pack(">Q", self._next_id)
+        self._next_id += 1
         return base64.urlsafe_b64encode(raw).decode()
 
 
