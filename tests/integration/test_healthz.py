@@ -1,6 +1,6 @@
 """``/healthz`` on the services that gained it for the Docker healthchecks (issue 21).
 
-The ingestor and the collector serve it through ``httpserve.status_app`` (their own tests cover
+The ingestor and the collector serve it through ``httpserve.serve_status`` (their own tests cover
 it); the registry and the dashboard answer it here. The registry's probe reads the store and
 needs no credentials under ``--auth``, while every API route still does.
 """
