@@ -254,6 +254,44 @@ def loki_push_encode(es: list[Any]) -> bytes:
     return b"".join(field(1, s) for s in streams)
 
 
+def es_bulk_encode(es: list[Any]) -> bytes:
+    """Bulk bodies of the entries in the shapes senders use, in turn: the generator's (``create``,
+    flat dotted keys, ``@timestamp`` RFC 3339), the official client's ``helpers.bulk`` (``index``
+    with ``_index``, nested ECS objects, a float, an array), an action with its ``_id`` and epoch
+    millis, and an offset stamp with whitespace and CRLF between the lines."""
+    import msgspec
+
+    enc = msgspec.json.encode
+    out = []
+    for i, e in enumerate(es):
+        micros = model.micros_from_utc(e.timestamp)
+        stamp = model.utc_from_micros(micros).isoformat().replace("+00:00", "Z")
+        extra = {k: v for k, v in (("user_id", e.user_id), ("session.id", e.session_id),
+                                   ("trace_id", e.trace_id), ("client_id", e.client_id)) if v is not None}  # fmt: skip
+        if e.seq is not None:
+            extra["seq"] = f"{e.seq:012d}" if i % 2 else e.seq
+        extra.update(e.attributes)
+        kind = i % 4
+        if kind == 0:
+            doc = {"@timestamp": stamp, "message": e.message, "log.level": e.level, "service.name": e.service,
+                   "host.name": e.host, **extra}  # fmt: skip
+            out += [b'{"create":{}}', enc(doc)]
+        elif kind == 1:
+            doc = {"@timestamp": stamp, "message": e.message, "log": {"level": e.level, "logger": "app"},
+                   "service": {"name": e.service}, "host": {"name": e.host}, "order": {"total": 13.5, "n": i},
+                   "tags": ["a", "b"], **extra}  # fmt: skip
+            out += [b'{"index":{"_index":"shop-logs"}}', enc(doc)]
+        elif kind == 2:
+            doc = {"timestamp": micros // 1000, "msg": e.message, "level": e.level, "service": e.service,
+                   "host": e.host, **extra}  # fmt: skip
+            out += [enc({"create": {"_index": "logs", "_id": f"id-{i}"}}), enc(doc)]
+        else:
+            doc = {"@timestamp": "2025-06-30T23:59:23.5+02:00", "message": e.message, "level": e.level,
+                   "service.name": e.service, "host": {"hostname": e.host}, **extra}  # fmt: skip
+            out += [b'{ "index" : { } }', b"  " + enc(doc) + b" \r"]
+    return b"\n".join(out) + b"\n"
+
+
 def payloads() -> dict[str, list[bytes]]:
     es = entries()
     syslog_lines = SyslogCodec(octet_counting=False)
@@ -274,6 +312,7 @@ def payloads() -> dict[str, list[bytes]]:
     out["forward"] = [forward_encode(es), *(forward_encode([e]) for e in es)]
     out["loki_json"] = [loki_json_encode(es), *(loki_json_encode([e]) for e in es)]
     out["loki_push"] = [loki_push_encode(es), *(loki_push_encode([e]) for e in es)]
+    out["es_bulk"] = [es_bulk_encode(es), *(es_bulk_encode([e]) for e in es)]
     return out
 
 

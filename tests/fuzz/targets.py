@@ -67,8 +67,8 @@ def _load(name: str) -> ModuleType:
     return module
 
 
-_json, _raw, _syslog, _binary, _otlp, _hec, _forward, _loki = (
-    _load(n) for n in ("_json", "_raw", "_syslog", "_binary", "_otlp", "_hec", "_forward", "_loki")
+_json, _raw, _syslog, _binary, _otlp, _hec, _forward, _loki, _esbulk = (
+    _load(n) for n in ("_json", "_raw", "_syslog", "_binary", "_otlp", "_hec", "_forward", "_loki", "_esbulk")
 )
 # the default service and the peer an OTLP request is transcoded with, chosen by the selector
 OTLP_CONTEXTS = ((b"raw", b"127.0.0.1"), (b"s" * 256, b""), (b"\xc3\xa9", b"[::1]"))
@@ -357,6 +357,64 @@ def _loki_agrees(
     return True
 
 
+# the path's index, the default service and the peer a bulk body is transcoded with, chosen by
+# the selector after the tail; the ids are made from a fixed prefix and counter
+ES_CONTEXTS = ((b"logs", b"raw", b"127.0.0.1"), (None, b"s" * 256, b""), (b"\xc3\xa9", b"\xc3\xa9", b"[::1]"))
+ES_NOW = 1_764_600_000_123_456
+ES_ID_PREFIX = b"\x9a\x01\xfe\x00\x7f\x80\x03"
+ES_FIRST_ID = (1 << 40) + 3
+ES_FIRST_SEQ_NO = 7
+
+
+def es_bulk_target(data: bytes) -> bool:
+    """An Elasticsearch bulk body; what the transcoder takes, the codec's Python path stores as the
+    same lines with no item refused, makes the same ids for, and answers with the same items."""
+    sel, payload = split(data)
+    tail = TAILS[sel % len(TAILS)]
+    context = ES_CONTEXTS[(sel // len(TAILS)) % len(ES_CONTEXTS)]
+    index, service, peer = context
+    got = _esbulk.transcode(payload, index, service, peer, ES_NOW, ES_ID_PREFIX, ES_FIRST_ID, tail)
+    if got is None:
+        return False
+    out, count, made, heads = got
+    check_lines(out, count, tail)
+    items = heads.count(0)  # each item's head ends with a NUL
+    if items != count:
+        raise Finding(f"{count} lines but {items} answer items")
+    codec, request, slow = _es_python_path(payload, context)
+    if slow is None:
+        raise Finding("the transcoder took a body the codec refuses whole")
+    if slow.errors or any(item.error for item in slow.items):
+        raise Finding(f"the transcoder took a body with a refused item ({slow.errors[:1]})")
+    if out != normalise(slow.entries).replace(b"}\n", tail):
+        raise Finding("the transcoder and the codec's Python path disagree")
+    if codec._next_id != ES_FIRST_ID + made:
+        raise Finding(f"the transcoder made {made} ids, the codec {codec._next_id - ES_FIRST_ID}")
+    codec._next_seq_no = ES_FIRST_SEQ_NO
+    answer = msgspec.json.decode(codec.reply("bulk", request, slow).body)["items"]
+    if msgspec.json.encode(answer) != b"[" + _esbulk.bulk_items(heads, ES_FIRST_SEQ_NO) + b"]":
+        raise Finding("the transcoder's answer items and the codec's disagree")
+    return True
+
+
+def _es_python_path(payload: bytes, context: tuple[Any, bytes, bytes]) -> tuple[Any, Any, Any]:
+    """The codec (its id counter at the transcoder's), the request, and what the codec decodes
+    without the transcoder at the transcoder's ``now`` (None for a body it refuses whole)."""
+    from workbench.shippers import elasticsearch as es
+    from workbench.shippers.base import HttpRequest
+
+    now = model.utc_from_micros(ES_NOW)
+    es.model = SimpleNamespace(now_utc=lambda: now, micros_from_utc=model.micros_from_utc,  # type: ignore[assignment]
+                               utc_from_micros=model.utc_from_micros)  # fmt: skip
+    index, service, peer = context
+    codec = es.ElasticsearchCodec(service.decode(), fast=False)
+    codec._id_prefix, codec._next_id = ES_ID_PREFIX, ES_FIRST_ID
+    params = {"index": index.decode()} if index else {}
+    request = HttpRequest("POST", "/_bulk", {}, {}, payload, params=params, peer_host=peer.decode())
+    decoded = codec.decode("bulk", request)
+    return codec, request, decoded if isinstance(decoded, es.BulkDecoded) else None
+
+
 # each checks its entry point's answer and says whether it took the input (the systematic pass counts)
 TARGETS: dict[str, Callable[[bytes], bool]] = {
     "json": json_target,
@@ -371,6 +429,7 @@ TARGETS: dict[str, Callable[[bytes], bool]] = {
     "forward": forward_target,
     "loki_json": loki_json_target,
     "loki_push": loki_push_target,
+    "es_bulk": es_bulk_target,
 }
 
 
