@@ -35,7 +35,10 @@ def worker_main() -> None:
     # the collector ran so often that it took half of msgspec's decode time (profiled); entries
     # hold no reference cycles, so collecting rarely is safe
     gc.set_threshold(200_000, 50, 100)
-    spec = json.loads(sys.stdin.readline())
+    line = sys.stdin.readline()
+    if not line:  # the parent gave up before handing this worker its spec (a start that failed)
+        return
+    spec = json.loads(line)
     config = worker_settings(spec["config"])  # validated by the parent
     worker_id = int(spec["worker"])
     schemas = SchemaSet.from_json(spec["schemas"])

@@ -19,6 +19,7 @@ import logging
 import socket
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from workbench.errors import ConfigError
@@ -46,6 +47,26 @@ def free_port(host: str, kind: int) -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass
+class _Launched:
+    """A worker process started ahead of its spec, and its end of the connection channel."""
+
+    process: asyncio.subprocess.Process
+    parent_end: socket.socket
+    handoff_fd: int  # the channel's descriptor number in the worker
+
+    async def discard(self, timeout: float = 10.0) -> None:
+        """A start that failed: the worker exits when its stdin closes without a spec."""
+        self.parent_end.close()
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            await asyncio.wait_for(self.process.wait(), timeout)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+
+
 class _Child:
     """A worker process and what the parent knows of it."""
 
@@ -71,6 +92,7 @@ class Ingestor:
         }
         self.cert_path: str | None = None
         self._children: dict[int, _Child] = {}
+        self._launched: list[_Launched] = []  # worker processes started ahead of their spec
         self._inline: WorkerRuntime | None = None
         self.dispatcher: Dispatcher | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -84,6 +106,18 @@ class Ingestor:
     async def start(self) -> None:
         cfg = self.config
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        # the worker processes import their modules (most of their start-up) while this one gets
+        # the certificate, the schemas, the recovery and the sockets ready; each waits for its spec
+        self._launched = [await self._launch() for _ in range(cfg.workers)]
+        try:
+            await self._start()
+        except BaseException:
+            launched, self._launched = self._launched, []
+            await asyncio.gather(*(w.discard() for w in launched), return_exceptions=True)
+            raise
+
+    async def _start(self) -> None:
+        cfg = self.config
         if cfg.tls and (cfg.cert is None or cfg.key is None):
             cert, _key, created = ensure_self_signed(cfg.data_dir / "tls")
             self.cert_path = str(cert)
@@ -135,7 +169,8 @@ class Ingestor:
             )
             await self._inline.start()
         else:
-            children = [await self._spawn(worker_id) for worker_id in range(cfg.workers)]
+            launched, self._launched = self._launched, []
+            children = [await self._spawn(worker_id, ready) for worker_id, ready in enumerate(launched)]
             await self._wait_ready(children)
             assert self.dispatcher is not None
             self.dispatcher.start()
@@ -194,10 +229,10 @@ class Ingestor:
         writer.close()
         return len(found)
 
-    async def _spawn(self, worker_id: int) -> _Child:
-        """Start a worker through its module entry point (no fork of this process's state)."""
+    async def _launch(self) -> _Launched:
+        """A worker process through its module entry point (no fork of this process's state),
+        importing while it waits for its spec on stdin."""
         parent_end, child_end = handoff_pair()
-        handoff_fd = child_end.fileno()
         try:
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "workbench.ingestor.child",
@@ -208,7 +243,14 @@ class Ingestor:
             parent_end.close()
             raise
         finally:
-            child_end.close()  # the worker has its own copy
+            handoff_fd = child_end.fileno()
+            child_end.close()  # the worker has its own copy, under the same number
+        return _Launched(process, parent_end, handoff_fd)
+
+    async def _spawn(self, worker_id: int, launched: _Launched | None = None) -> _Child:
+        """Hand a launched worker (or a new one) its spec: config, id, schemas, ports, channel."""
+        launched = launched or await self._launch()
+        process, parent_end, handoff_fd = launched.process, launched.parent_end, launched.handoff_fd
         assert self.dispatcher is not None
         self.dispatcher.add(worker_id, parent_end)
         spec = {
