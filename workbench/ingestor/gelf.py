@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from workbench.codecs.base import MALFORMED, TOO_LARGE, RecordError
-from workbench.ingestor.decoding import WorkerContext, make_batch
+from workbench.ingestor.decoding import WorkerContext, make_batch, stored_suffix
 from workbench.ingestor.http1 import TooLarge, inflate
 from workbench.ingestor.udp import UdpListener, UdpProtocol
 from workbench.shippers.gelf import GelfCodec
@@ -65,7 +65,9 @@ def _reject(ctx: WorkerContext, reason: str, detail: str, raw: bytes, transport:
 
 def _submit(ctx: WorkerContext, raws: list[bytes], setup: GelfSetup, transport: str, peer: str, host: str,
             t0: float, queue_full: Callable[[], bool] | None = None) -> None:  # fmt: skip
-    decoded = setup.codec.messages(raws, host)
+    # plain messages are written by the transcoder with the batch's stored fields already
+    end = stored_suffix(time.time(), "gelf", transport, peer) if setup.codec.fast else b"}\n"
+    decoded = setup.codec.messages(raws, host, end)
     batch = make_batch(ctx, decoded, "gelf", transport, peer, host, t0)
     if batch is None:
         return
@@ -230,27 +232,35 @@ class GelfUdpProtocol(UdpProtocol):
         t0 = time.perf_counter()
         now = time.monotonic()
         ctx = self.ctx
-        counters = ctx.metrics.counters["bytes"]
-        by_peer: dict[str, list[bytes]] = defaultdict(list)
+        by_addr: dict[Any, list[bytes]] = defaultdict(list)
+        received = 0
         for data, addr in pending:
-            peer = f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) else str(addr)
-            counters[("gelf", "udp")] += len(data)
+            received += len(data)
+            if data[:1] == b"{":  # a whole uncompressed message, the usual case: as it is
+                by_addr[addr].append(data)
+                continue
             if data[:2] == CHUNK_MAGIC:
-                got = self.assembler.add(data, peer, now)
+                got = self.assembler.add(data, _peer(addr), now)
                 if got is None:
                     continue
                 if isinstance(got, str):
-                    _reject(ctx, MALFORMED, got, data[:64], "udp", peer)
+                    _reject(ctx, MALFORMED, got, data[:64], "udp", _peer(addr))
                     continue
                 data = got
             try:
-                by_peer[peer].append(unpack(data, self.setup.max_inflated_bytes))
+                by_addr[addr].append(unpack(data, self.setup.max_inflated_bytes))
             except TooLarge as exc:
-                _reject(ctx, TOO_LARGE, str(exc), b"", "udp", peer)
+                _reject(ctx, TOO_LARGE, str(exc), b"", "udp", _peer(addr))
             except ValueError as exc:
-                _reject(ctx, MALFORMED, str(exc), data, "udp", peer)
-        for peer, raws in by_peer.items():
+                _reject(ctx, MALFORMED, str(exc), data, "udp", _peer(addr))
+        ctx.metrics.counters["bytes"][("gelf", "udp")] += received
+        for addr, raws in by_addr.items():
+            peer = _peer(addr)
             _submit(ctx, raws, self.setup, "udp", peer, peer.rsplit(":", 1)[0], t0, self.queue_full)
+
+
+def _peer(addr: Any) -> str:
+    return f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) else str(addr)
 
 
 class GelfUdpListener(UdpListener):

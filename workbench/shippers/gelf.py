@@ -20,6 +20,11 @@ attributes       ``full_message``, ``facility``, ``file``, ``line``, and every o
 
 ``version`` is not kept. Docker's gelf driver sends ``level`` 6 for stdout and 3 for stderr,
 and ``_container_name``, ``_container_id``, ``_image_name``, ``_command``, ``_tag``, ``_created``.
+
+When the caller gives the stored end of its batch's lines (``messages(..., end)``,
+``decoding.stored_suffix``), the messages go first to the compiled transcoder
+(``workbench/speedups/_gelf.pyx``), which writes the stored lines of the plain case and declines
+the rest to the mapping here.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from typing import Any
 import msgspec
 
 from workbench import model
-from workbench.codecs.base import INVALID, MALFORMED
+from workbench.codecs.base import INVALID, MALFORMED, STORE_DIRECT
 from workbench.shippers.base import Decoded, RecordError, level_from_text, timestamp_from_seconds
 from workbench.shippers.mapping import finish, pop_text, short, validated
 
@@ -40,19 +45,34 @@ STANDARD_KEYS = ("full_message", "facility", "file", "line")
 _decode_many = msgspec.json.Decoder(list[Any])
 _decode_one = msgspec.json.Decoder()
 
+try:  # the compiled transcoder of the plain case (workbench/speedups/_gelf.pyx)
+    from workbench.speedups._gelf import transcode as _transcode
+except ImportError:  # not compiled: every message is mapped in Python
+    _transcode = None
+
 
 class GelfCodec:
     """Maps GELF messages onto entries; never raises for bad input."""
 
     name = "gelf"
 
-    def __init__(self, default_service: str = "raw") -> None:
+    def __init__(self, default_service: str = "raw", fast: bool = True) -> None:
         self.default_service = default_service
+        # messages go to the compiled transcoder first while the loaded schema is the one its
+        # checks enforce (``STORE_DIRECT``); it declines anything outside the plain case
+        self.fast = fast and STORE_DIRECT and _transcode is not None
+        self._service = default_service.encode("utf-8", "surrogatepass")
 
-    def messages(self, raws: list[bytes], peer_host: str) -> Decoded:
-        """Each raw message (JSON bytes) as an entry, or a rejection with its index."""
+    def messages(self, raws: list[bytes], peer_host: str, end: bytes = b"}\n") -> Decoded:
+        """Each raw message (JSON bytes) as an entry, or a rejection with its index; all of them
+        as the transcoder's stored lines (each ending with ``end``) when the caller gives the
+        end of its batch's lines and the transcoder takes every message."""
         if not raws:
             return Decoded()
+        if self.fast and end != b"}\n":
+            got = self._transcoded(raws, peer_host, end)
+            if got is not None:
+                return Decoded(jsonl=got[0], lines=got[1], end=end)
         try:  # one C call for the whole batch while every message parses
             objs: list[Any] = _decode_many.decode(b"[" + b",".join(raws) + b"]")
         except (msgspec.DecodeError, UnicodeDecodeError):
@@ -76,6 +96,16 @@ class GelfCodec:
             records.append(record)
             indexes.append(i)
         return validated(records, indexes, lambda pos: short(raws[indexes[pos]]), errors)
+
+    def _transcoded(self, raws: list[bytes], peer_host: str, end: bytes) -> tuple[bytes, int] | None:
+        """The stored lines of plain messages (``_gelf.pyx``'s docstring says which), or None."""
+        try:
+            host = peer_host.encode()
+        except UnicodeEncodeError:
+            return None
+        now = model.micros_from_utc(model.now_utc())
+        got: tuple[bytes, int] | None = _transcode(raws, self._service, host, now, end)  # type: ignore[misc]
+        return got
 
     def record(self, obj: dict[str, Any], peer_host: str) -> dict[str, Any] | str:
         """The entry's record, or why the message is refused."""

@@ -507,3 +507,79 @@ cdef object each_line(bytes chunk, bytes end, LineWriter write):
         return PyBytes_FromStringAndSize(out.data, out.len), count
     finally:
         free(out.data)
+
+
+# --- epoch seconds as text (a JSON number's token, or a string's text) ---------------------------
+
+from libc.math cimport rint
+
+cdef extern from "Python.h":
+    # the function behind Python's float(); ValueError unless it reads the whole text
+    double text_to_double "PyOS_string_to_double"(const char* s, char** endptr, void* overflow) except? -1.0
+
+cdef enum:
+    MAX_EPOCH_TEXT = 32  # longer epoch seconds are left to Python
+
+
+cdef bint exact_epoch_micros(const unsigned char* p, Py_ssize_t n, long long* micros) noexcept:
+    """``round(float(text) * 1_000_000)`` without a float, for ``[-]digits[.digits]`` with at most
+    6 fraction digits whose value M in µs is below 2^51: float(text) is N / 10^k correctly
+    rounded, and its product with 1e6 rounded once more is M(1 + d), |d| <= 2^-52 + 2^-106, less
+    than 0.5 from M, so round() gives M. False when the text is not in that shape."""
+    cdef Py_ssize_t i, fraction = -1
+    cdef unsigned long long m = 0
+    cdef bint negative = n > 0 and p[0] == 45
+    i = negative
+    if i >= n or not is_digit(p[i]):
+        return False
+    while i < n:
+        if is_digit(p[i]):
+            if m >= 1ULL << 51:
+                return False
+            m = m * 10 + (p[i] - 48)
+            if fraction >= 0:
+                fraction += 1
+        elif p[i] == 46 and fraction < 0:
+            fraction = 0
+        else:
+            return False
+        i += 1
+    if fraction > 6:
+        return False
+    for i in range(6 - (fraction if fraction > 0 else 0)):
+        if m >= 1ULL << 51:
+            return False
+        m *= 10
+    if m >= 1ULL << 51:
+        return False
+    micros[0] = -<long long>m if negative else <long long>m
+    return True
+
+
+cdef int epoch_micros_text(const unsigned char* p, Py_ssize_t n, long long* micros) except -2:
+    """``round(float(text) * 1_000_000)`` (``timestamp_from_seconds``) for text of digits, ``.``,
+    ``e``, ``E``, ``+`` and ``-``; -1 when it is anything else (whitespace, underscores, inf and
+    nan are float's too: Python's), not a number, or past ±9e18 µs. Rounded half to even, as
+    round() rounds."""
+    cdef char buf[MAX_EPOCH_TEXT + 1]
+    cdef double x
+    cdef Py_ssize_t i
+    cdef unsigned char ch
+    if n == 0 or n > MAX_EPOCH_TEXT:
+        return -1
+    if exact_epoch_micros(p, n, micros):
+        return 0
+    for i in range(n):
+        ch = p[i]
+        if not (is_digit(ch) or ch == 46 or ch == 101 or ch == 69 or ch == 43 or ch == 45):
+            return -1
+    memcpy(buf, p, n)
+    buf[n] = 0
+    try:
+        x = text_to_double(buf, NULL, NULL) * 1000000.0
+    except ValueError:
+        return -1
+    if not (-9.0e18 < x < 9.0e18):  # inf and nan fail too
+        return -1
+    micros[0] = <long long>rint(x)
+    return 0
