@@ -50,6 +50,10 @@ try:  # the compiled transcoder of the plain case (workbench/speedups/_otlp.pyx)
     from workbench.speedups._otlp import transcode as _transcode
 except ImportError:  # not compiled: the protobuf runtime decodes every request
     _transcode = None
+try:  # and of OTLP/JSON (workbench/speedups/_otlpjson.pyx)
+    from workbench.speedups._otlpjson import transcode as _transcode_json
+except ImportError:  # not compiled: msgspec and the mapping below decode every JSON request
+    _transcode_json = None
 
 
 def _pb() -> tuple[Any, Any]:
@@ -134,14 +138,15 @@ class OtlpCodec(ShipperCodec):
 
     def __init__(self, default_service: str = "raw", worker_id: int = 0, fast: bool = True) -> None:
         super().__init__(default_service, worker_id)
-        # protobuf requests go to the compiled transcoder first while the loaded schema is the
-        # one its checks enforce (``STORE_DIRECT``); it declines anything outside the plain case
+        # requests go to the compiled transcoders first while the loaded schema is the one their
+        # checks enforce (``STORE_DIRECT``); they decline anything outside the plain case
         self.fast = fast and STORE_DIRECT and _transcode is not None
+        self.fast_json = fast and STORE_DIRECT and _transcode_json is not None
         self._service = default_service.encode()
 
     def decode(self, action: str, request: HttpRequest) -> Decoded | HttpReply:
         if request.content_type == JSON:
-            return self.decode_json(request.body, request.peer_host)
+            return self.decode_json(request.body, request.peer_host, request.stored_end)
         if request.content_type in (PROTOBUF, "application/protobuf", ""):
             return self.decode_protobuf(request.body, request.peer_host, request.stored_end)
         return _status(415, f"unsupported content type {request.content_type!r}: use {PROTOBUF} or {JSON}",
@@ -178,7 +183,12 @@ class OtlpCodec(ShipperCodec):
                               r.event_name, peer_host)  # fmt: skip
         return self._validated(records, errors)
 
-    def decode_json(self, body: bytes, peer_host: str) -> Decoded | HttpReply:
+    def decode_json(self, body: bytes, peer_host: str, end: bytes = b"}\n") -> Decoded | HttpReply:
+        """The request's records (``end``: how each stored line ends, for the transcoder)."""
+        if self.fast_json:
+            got = _transcode_json(body, self._service, peer_host.encode(), time.time_ns(), end)  # type: ignore[misc]
+            if got is not None:
+                return Decoded(jsonl=got[0], lines=got[1], end=end)
         try:
             message = _json.decode(body)
         except msgspec.DecodeError as exc:

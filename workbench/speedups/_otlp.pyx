@@ -26,51 +26,7 @@ from libc.string cimport memcmp
 include "_buffer.pxi"
 include "_protowire.pxi"
 include "_pairs.pxi"
-
-cdef enum:
-    MAX_PAIRS = 256  # attributes of one resource or one record that are read (more: declined)
-
-
-cdef struct Resource:
-    int n
-    int service  # the index of service.name in pairs, -1 when none
-    int host  # of host.name
-    Pair pairs[MAX_PAIRS]
-
-
-cdef struct Scope:
-    const unsigned char* name
-    Py_ssize_t name_len
-    const unsigned char* version
-    Py_ssize_t version_len
-
-
-cdef struct Record:
-    unsigned long long time
-    unsigned long long observed
-    int severity
-    Py_ssize_t severity_text_len
-    Value body
-    const unsigned char* trace
-    Py_ssize_t trace_len
-    const unsigned char* span
-    Py_ssize_t span_len
-    const unsigned char* event
-    Py_ssize_t event_len
-    int n
-    Pair pairs[MAX_PAIRS]
-
-
-cdef struct Context:
-    const unsigned char* service  # the codec's default service
-    Py_ssize_t service_len
-    Py_ssize_t service_chars
-    const unsigned char* peer  # the client's address: the default host
-    Py_ssize_t peer_len
-    Py_ssize_t peer_chars
-    unsigned long long now
-    const char* tail  # how each line ends
-    Py_ssize_t ntail
+include "_otlprecord.pxi"
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -197,14 +153,7 @@ cdef int resource(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Resour
             return -1
         if pos < 0:
             return -1
-    if not all_unique(r.pairs, r.n):
-        return -1
-    for i in range(r.n):
-        if is_key(&r.pairs[i], b"service.name", 12):
-            r.service = i
-        elif is_key(&r.pairs[i], b"host.name", 9):
-            r.host = i
-    return 0
+    return resource_names(r)
 
 
 cdef int scope(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Scope* sc):
@@ -244,13 +193,7 @@ cdef int log_record(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Reco
     cdef Py_ssize_t n
     cdef unsigned long long u = 0
     cdef const unsigned char* ignored
-    r.time = r.observed = 0
-    r.severity = 0
-    r.severity_text_len = r.trace_len = r.span_len = r.event_len = 0
-    r.trace = r.span = r.event = s
-    r.body.kind = V_NONE
-    r.body.n = r.body.chars = 0
-    r.n = 0
+    clear_record(r, s)
     while pos < end:
         pos = tag(s, pos, end, &field, &wire)
         if pos < 0:
@@ -298,12 +241,7 @@ cdef int log_record(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Reco
             pos = length(s, pos, end, &n)
             if pos < 0:
                 return -1
-            if field == 9:
-                r.trace = s + pos
-                r.trace_len = n
-            else:
-                r.span = s + pos
-                r.span_len = n
+            text_value(&r.trace if field == 9 else &r.span, s + pos, n, V_HEX, 2 * n)
             pos += n
         elif field == 12:
             pos = text_field(s, pos, end, wire, &r.event, &r.event_len)
@@ -314,141 +252,12 @@ cdef int log_record(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Reco
     return 0
 
 
-# --- the mapping --------------------------------------------------------------------------------
-
-cdef inline bint empty(Value* v):
-    """What ``_text(value) or default`` replaces by the default: nothing, or an empty string."""
-    return v.kind == V_NONE or ((v.kind == V_TEXT or v.kind == V_HEX) and v.n == 0)
-
-
-cdef bint taken(Resource* res, Record* r, char* promoted, const char* name, Py_ssize_t n):
-    """Whether an attribute the mapping adds (``span_id``...) is named like one already there."""
-    cdef int i
-    for i in range(res.n):
-        if i != res.service and i != res.host and is_key(&res.pairs[i], name, n):
-            return True
-    for i in range(r.n):
-        if not promoted[i] and is_key(&r.pairs[i], name, n):
-            return True
-    return False
-
-
-cdef int write_record(Buf* out, Context* ctx, Resource* res, Scope* sc, Record* r) except -2:
-    """The record's stored line; -1 when it is not the plain case (the line is left unfinished:
-    the caller drops the output)."""
-    cdef Value service, host, message, span, added
-    cdef Value opt[N_OPTIONAL]
-    cdef char promoted[MAX_PAIRS]
-    cdef int i, j, field, n_attrs = 0, got, level
-    cdef bint has_seq = False, first = True
-    cdef long long seq = 0
-    cdef unsigned long long nanos
-    cdef Py_ssize_t limit
-    # the level: severity_number, else the text (only an empty one is taken here: INFO)
+cdef inline int record_level(Record* r) noexcept:
+    """The level (0-5) of severity_number, else of the text (only an empty one is taken here:
+    INFO); -1 to decline."""
     if 1 <= r.severity <= 24:
-        level = (r.severity - 1) // 4
-    elif r.severity_text_len == 0:
-        level = 2  # INFO
-    else:
-        return -1
-    if not all_unique(r.pairs, r.n):
-        return -1
-    for i in range(N_OPTIONAL):
-        opt[i].kind = V_NONE
-        opt[i].n = opt[i].chars = 0
-    # promote seq, client_id, user_id, session_id, trace_id (mapping.promote)
-    for i in range(r.n):
-        promoted[i] = 0
-        field = known(&r.pairs[i])
-        if field == K_NONE:
-            continue
-        if field == K_SEQ:
-            got = seq_of(&r.pairs[i].value, &seq)
-            if got < 0:
-                return -1
-            if got:
-                has_seq = promoted[i] = True
-            continue
-        if r.pairs[i].value.kind == V_NONE:
-            continue  # stays, and an attribute without a value is left out
-        if opt[field].kind != V_NONE:  # user_id and user.id both given: let Python say which wins
-            return -1
-        opt[field] = r.pairs[i].value
-        promoted[i] = True
-    if r.trace_len:  # the record's own trace id wins over an attribute
-        text_value(&opt[O_TRACE], r.trace, r.trace_len, V_HEX, 2 * r.trace_len)
-    # a record attribute named like a resource attribute: the codec's dict keeps the resource's
-    # place for it; not this path's business
-    for i in range(r.n):
-        if promoted[i]:
-            continue
-        for j in range(res.n):
-            if j != res.service and j != res.host and same_key(&r.pairs[i], &res.pairs[j]):
-                return -1
-    if (r.span_len and taken(res, r, promoted, b"span_id", 7)) \
-            or (sc.name_len and taken(res, r, promoted, b"otel.scope.name", 15)) \
-            or (sc.version_len and taken(res, r, promoted, b"otel.scope.version", 18)) \
-            or (r.event_len and taken(res, r, promoted, b"event_name", 10)):
-        return -1
-    # the schema's limits
-    if res.service >= 0 and not empty(&res.pairs[res.service].value):
-        service = res.pairs[res.service].value
-    else:
-        text_value(&service, ctx.service, ctx.service_len, V_TEXT, ctx.service_chars)
-    if res.host >= 0 and not empty(&res.pairs[res.host].value):
-        host = res.pairs[res.host].value
-    else:
-        text_value(&host, ctx.peer, ctx.peer_len, V_TEXT, ctx.peer_chars)
-    message = r.body
-    if service.chars < 1 or not within(&service, MAX_STRING) or not within(&host, MAX_STRING) \
-            or not within(&message, MAX_MESSAGE):
-        return -1
-    for i in range(N_OPTIONAL):
-        if not within(&opt[i], MAX_STRING):
-            return -1
-    for i in range(res.n):
-        if i != res.service and i != res.host and res.pairs[i].value.kind != V_NONE:
-            if not within(&res.pairs[i].value, MAX_ATTRIBUTE_VALUE):
-                return -1
-            n_attrs += 1
-    for i in range(r.n):
-        if not promoted[i] and r.pairs[i].value.kind != V_NONE:
-            if not within(&r.pairs[i].value, MAX_ATTRIBUTE_VALUE):
-                return -1
-            n_attrs += 1
-    n_attrs += (r.span_len > 0) + (sc.name_len > 0) + (sc.version_len > 0) + (r.event_len > 0)
-    if n_attrs > MAX_ATTRIBUTES or 2 * r.span_len > MAX_ATTRIBUTE_VALUE \
-            or not text_within(sc.name, sc.name_len, MAX_ATTRIBUTE_VALUE) \
-            or not text_within(sc.version, sc.version_len, MAX_ATTRIBUTE_VALUE) \
-            or not text_within(r.event, r.event_len, MAX_ATTRIBUTE_VALUE):
-        return -1
-    # the time: the record's, else when it was observed, else when it was received
-    nanos = r.time if r.time else (r.observed if r.observed else ctx.now)
-    if put_head(out, <long long>(nanos // 1000), level, &service, &message, &host, opt) < 0:
-        return -1
-    if n_attrs:
-        put(out, b',"attributes":{', 15)
-        for i in range(res.n):
-            if i != res.service and i != res.host and res.pairs[i].value.kind != V_NONE:
-                put_pair(out, res.pairs[i].key, res.pairs[i].key_len, &res.pairs[i].value, &first)
-        for i in range(r.n):
-            if not promoted[i] and r.pairs[i].value.kind != V_NONE:
-                put_pair(out, r.pairs[i].key, r.pairs[i].key_len, &r.pairs[i].value, &first)
-        if r.span_len:
-            text_value(&added, r.span, r.span_len, V_HEX, 0)
-            put_pair(out, b"span_id", 7, &added, &first)
-        if sc.name_len:
-            text_value(&added, sc.name, sc.name_len, V_TEXT, 0)
-            put_pair(out, b"otel.scope.name", 15, &added, &first)
-        if sc.version_len:
-            text_value(&added, sc.version, sc.version_len, V_TEXT, 0)
-            put_pair(out, b"otel.scope.version", 18, &added, &first)
-        if r.event_len:
-            text_value(&added, r.event, r.event_len, V_TEXT, 0)
-            put_pair(out, b"event_name", 10, &added, &first)
-        put_byte(out, 125)
-    put_tail(out, opt, has_seq, seq, ctx.tail, ctx.ntail)
-    return 0
+        return (r.severity - 1) // 4
+    return 2 if r.severity_text_len == 0 else -1
 
 
 cdef int wrapper_fields(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Py_ssize_t* head_at,
@@ -489,7 +298,7 @@ cdef int wrapper_fields(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, 
 cdef Py_ssize_t scope_logs(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Buf* out, Context* ctx,
                            Resource* res, Record* r) except -2:
     """One ScopeLogs: its records written; how many, or -1 (declined)."""
-    cdef int field, wire
+    cdef int field, wire, level
     cdef Py_ssize_t n, count = 0, at
     cdef Scope sc
     sc.name = sc.version = s
@@ -501,7 +310,10 @@ cdef Py_ssize_t scope_logs(const unsigned char* s, Py_ssize_t pos, Py_ssize_t en
         pos = tag(s, pos, end, &field, &wire)
         pos = length(s, pos, end, &n)  # (every field is length-delimited: checked above)
         if field == 2:
-            if log_record(s, pos, pos + n, r) < 0 or write_record(out, ctx, res, &sc, r) < 0:
+            if log_record(s, pos, pos + n, r) < 0:
+                return -1
+            level = record_level(r)
+            if level < 0 or write_record(out, ctx, res, &sc, r, level) < 0:
                 return -1
             count += 1
         pos += n
