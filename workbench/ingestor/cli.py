@@ -53,7 +53,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--no-tls", action="store_true", help="plain TCP (logs travel unencrypted)")
     p.add_argument("--rotate-mb", type=float, default=50, help="rotate segments at this many MB (default 50)")
     p.add_argument("--compression", choices=get_args(Compression), default="zstd")
-    p.add_argument("--compression-level", type=int, default=3)
+    p.add_argument("--compression-level", type=int, default=1)
     p.add_argument("--output", choices=get_args(OutputFormat), default="jsonl")
     p.add_argument("--overflow", choices=get_args(Overflow), default="block",
                    help="full queue: pause TCP senders (block) or drop and count (drop)")  # fmt: skip

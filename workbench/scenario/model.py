@@ -79,7 +79,7 @@ class IngestorSettings(_Model):
     output: OutputFormat = "jsonl"
     rotate: Bytes = Field(50_000_000, description="rotate segments at this size, e.g. 50MB")
     compression: Compression = "zstd"
-    compression_level: int = 3
+    compression_level: int = 1
     overflow: Overflow = "block"
     max_queue_bytes: Bytes = Field(32 << 20, ge=1 << 16, description="per worker, e.g. 32MiB")
     max_queue_logs: int = Field(1_000_000, ge=1)
