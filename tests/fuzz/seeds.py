@@ -104,6 +104,55 @@ def otlp_encode(es: list[Any]) -> bytes:
     return req.SerializeToString()
 
 
+def otlp_json_encode(es: list[Any]) -> bytes:
+    """An OTLP/JSON ExportLogsServiceRequest of the entries in the shapes senders use, in turn:
+    the generator's (``timeUnixNano`` 19 digits, ``seq`` an ``intValue`` of 12 digits, a hex trace
+    id in capitals), the OpenTelemetry JavaScript exporter's (JSON integers,
+    ``observedTimeUnixNano``, ``droppedAttributesCount``, a scope version, span id and flags), and
+    one in proto names with the scope after the records, a bool, a bytes value, an int body, an
+    empty value and an escape."""
+    import msgspec
+
+    def kv(key: str, value: dict[str, Any]) -> dict[str, Any]:
+        return {"key": key, "value": value}
+
+    resource_logs: list[dict[str, Any]] = []
+    for i, e in enumerate(es):
+        nanos = model.micros_from_utc(e.timestamp) * 1000
+        severity = model.LEVELS.index(e.level) * 4 + 1
+        extra = {"user_id": e.user_id, "session.id": e.session_id, "client_id": e.client_id, **e.attributes}
+        attrs = [kv(k, {"stringValue": v}) for k, v in extra.items() if v is not None]
+        resource = {"attributes": [kv("service.name", {"stringValue": e.service}),
+                                   kv("host.name", {"stringValue": e.host})]}  # fmt: skip
+        shape = i % 3
+        if shape == 0:
+            record: dict[str, Any] = {"timeUnixNano": f"{nanos:019d}", "severityNumber": severity,
+                                      "severityText": e.level, "body": {"stringValue": e.message},
+                                      "attributes": [kv("seq", {"intValue": f"{e.seq or 0:012d}"}), *attrs]}  # fmt: skip
+            if e.trace_id:
+                record["traceId"] = e.trace_id.upper()
+            resource_logs.append(
+                {"resource": resource, "scopeLogs": [{"scope": {"name": "seed"}, "logRecords": [record]}]}
+            )
+        elif shape == 1:
+            record = {"timeUnixNano": str(nanos), "observedTimeUnixNano": str(nanos), "severityNumber": severity,
+                      "severityText": e.level, "body": {"stringValue": e.message},
+                      "attributes": [kv("seq", {"intValue": e.seq or 0}), *attrs, kv("big", {"intValue": 2**40 + i})],
+                      "droppedAttributesCount": 0, "traceId": "5b8efff798038103d269b633813fc60c",
+                      "spanId": "eee19b7ec3c1b174", "flags": 1}  # fmt: skip
+            resource_logs.append({"resource": {**resource, "droppedAttributesCount": 0},
+                                  "scopeLogs": [{"scope": {"name": "frontend-js", "version": "3.1.0"},
+                                                 "logRecords": [record]}]})  # fmt: skip
+        else:
+            record = {"time_unix_nano": nanos, "severity_number": 0, "severity_text": e.level.lower(),
+                      "body": {"int_value": str(-i)}, "event_name": "login",
+                      "attributes": [kv("ok", {"bool_value": bool(i % 2)}), kv("raw", {"bytes_value": "AAE="}),
+                                     kv("none", {}), kv("n\u00e9", {"string_value": 'tab\there "q"'}), *attrs]}  # fmt: skip
+            resource_logs.append({"scope_logs": [{"log_records": [record], "scope": {"name": "seed"},
+                                                  "schema_url": ""}], "resource": resource})  # fmt: skip
+    return msgspec.json.encode({"resourceLogs": resource_logs})
+
+
 def hec_encode(es: list[Any]) -> bytes:
     """HEC events of the entries in the shapes senders use, in turn: the generator's (a string
     event, ``time`` as text, the entry's fields in ``fields``), Docker's splunk driver (the line in
@@ -308,6 +357,7 @@ def payloads() -> dict[str, list[bytes]]:
         out[name] = [encode(es), *(encode([e]) for e in es)]
     out["proto_count"] = list(out["proto"])
     out["otlp"] = [otlp_encode(es), *(otlp_encode([e]) for e in es)]
+    out["otlp_json"] = [otlp_json_encode(es), *(otlp_json_encode([e]) for e in es)]
     out["hec"] = [hec_encode(es), *(hec_encode([e]) for e in es)]
     out["forward"] = [forward_encode(es), *(forward_encode([e]) for e in es)]
     out["loki_json"] = [loki_json_encode(es), *(loki_json_encode([e]) for e in es)]

@@ -232,7 +232,7 @@ def lies_for(target: str, seed: bytes) -> Iterator[bytes]:
         except (IndexError, ValueError):
             return
         yield from (sel + v for v in lied(p, iter(spans), otlp_varints))
-    elif target in ("hec", "loki_json", "es_bulk"):
+    elif target in ("hec", "loki_json", "es_bulk", "otlp_json"):
         for m in JSON_NUMBER.finditer(p):
             for lie in JSON_NUMBER_LIES:
                 yield sel + p[: m.start()] + lie + p[m.end() :]
@@ -274,6 +274,7 @@ ENCODERS: dict[str, Callable[[list[Any]], bytes]] = {
     "proto_count": ProtoCodec().encode,
     "avro": AvroCodec().encode,
     "otlp": seeds.otlp_encode,
+    "otlp_json": seeds.otlp_json_encode,
     "hec": seeds.hec_encode,
     "forward": seeds.forward_encode,
     "loki_json": seeds.loki_json_encode,

@@ -67,8 +67,20 @@ def _load(name: str) -> ModuleType:
     return module
 
 
-_json, _raw, _syslog, _binary, _otlp, _hec, _forward, _loki, _esbulk = (
-    _load(n) for n in ("_json", "_raw", "_syslog", "_binary", "_otlp", "_hec", "_forward", "_loki", "_esbulk")
+_json, _raw, _syslog, _binary, _otlp, _hec, _forward, _loki, _esbulk, _otlpjson = (
+    _load(n)
+    for n in (
+        "_json",
+        "_raw",
+        "_syslog",
+        "_binary",
+        "_otlp",
+        "_hec",
+        "_forward",
+        "_loki",
+        "_esbulk",
+        "_otlpjson",
+    )
 )
 # the default service and the peer an OTLP request is transcoded with, chosen by the selector
 OTLP_CONTEXTS = ((b"raw", b"127.0.0.1"), (b"s" * 256, b""), (b"\xc3\xa9", b"[::1]"))
@@ -228,6 +240,45 @@ def _otlp_python_path(payload: bytes, service: bytes, peer: bytes) -> Any:
     otlp.time = SimpleNamespace(time_ns=lambda: OTLP_NOW)  # type: ignore[assignment]
     codec = otlp.OtlpCodec(service.decode(), fast=False)
     return codec.decode_protobuf(payload, peer.decode())
+
+
+def otlp_json_target(data: bytes) -> bool:
+    """An OTLP/JSON ExportLogsServiceRequest; what the transcoder takes, msgspec decodes, with as
+    many records as lines written, and the codec's Python path stores the same lines."""
+    from workbench.shippers.base import Decoded
+    from workbench.shippers.otlp import _get
+
+    sel, payload = split(data)
+    tail = TAILS[sel % len(TAILS)]
+    service, peer = OTLP_CONTEXTS[(sel // len(TAILS)) % len(OTLP_CONTEXTS)]
+    got = _otlpjson.transcode(payload, service, peer, OTLP_NOW, tail)
+    if not _result(got, tail):
+        return False
+    try:
+        message = msgspec.json.decode(payload)
+        records = sum(len(_get(sl, "logRecords", "log_records", []))
+                      for rl in _get(message, "resourceLogs", "resource_logs", [])
+                      for sl in _get(rl, "scopeLogs", "scope_logs", []))  # fmt: skip
+    except (msgspec.DecodeError, AttributeError, TypeError) as exc:  # msgspec or the codec refuses it
+        raise Finding(f"the transcoder took a body the codec cannot read ({exc!r})") from exc
+    if records != got[1]:
+        raise Finding(f"{records} records in the request but {got[1]} lines")
+    slow = _otlp_json_python_path(payload, service, peer)
+    if not isinstance(slow, Decoded):
+        raise Finding(f"the transcoder took a request the codec answers with {slow.status}")
+    want = normalise(slow.entries).replace(b"}\n", tail) if slow.entries else b""
+    if slow.errors or got[0] != want:
+        raise Finding(f"the transcoder and the codec's Python path disagree ({slow.errors[:1]})")
+    return True
+
+
+def _otlp_json_python_path(payload: bytes, service: bytes, peer: bytes) -> Any:
+    """What the OTLP codec stores of an OTLP/JSON body without the transcoder, at its ``now``."""
+    from workbench.shippers import otlp
+
+    otlp.time = SimpleNamespace(time_ns=lambda: OTLP_NOW)  # type: ignore[assignment]
+    codec = otlp.OtlpCodec(service.decode(), fast=False)
+    return codec.decode_json(payload, peer.decode())
 
 
 def hec_target(data: bytes) -> bool:
@@ -425,6 +476,7 @@ TARGETS: dict[str, Callable[[bytes], bool]] = {
     "avro": avro_target,
     "proto_count": proto_count_target,
     "otlp": otlp_target,
+    "otlp_json": otlp_json_target,
     "hec": hec_target,
     "forward": forward_target,
     "loki_json": loki_json_target,

@@ -17,7 +17,18 @@ import importlib
 from collections.abc import Mapping
 from typing import Any
 
-MODULES = ("_syslog", "_binary", "_raw", "_json", "_otlp", "_hec", "_forward", "_loki", "_esbulk")
+MODULES = (
+    "_syslog",
+    "_binary",
+    "_raw",
+    "_json",
+    "_otlp",
+    "_hec",
+    "_forward",
+    "_loki",
+    "_esbulk",
+    "_otlpjson",
+)
 
 _STRING = {"type": "string", "maxLength": 256}
 _OPTIONAL = {"type": ["string", "null"], "maxLength": 256}

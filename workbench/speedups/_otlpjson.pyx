@@ -266,7 +266,7 @@ cdef Py_ssize_t int_text(Value* v, bint negative, unsigned long long u) noexcept
     if u > 9223372036854775807ULL + negative:
         return -1
     v.kind = V_INT
-    v.i = -<long long>u if negative else <long long>u
+    v.i = <long long>(0ULL - u) if negative else <long long>u  # unsigned negation: -2^63 is no overflow
     v.n = 0
     v.chars = 20
     return 0
