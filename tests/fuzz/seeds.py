@@ -341,6 +341,53 @@ def es_bulk_encode(es: list[Any]) -> bytes:
     return b"\n".join(out) + b"\n"
 
 
+def gelf_encode(es: list[Any]) -> bytes:
+    """GELF messages of the entries, NUL-separated (TCP's framing), in the shapes senders use, in
+    turn: the generator's (``timestamp`` as seconds with 6 decimals, a syslog level, the entry's
+    fields as ``_`` fields, ``_seq`` as 12 digits), Docker's gelf driver (``_container_name``,
+    ``_container_id``, ``_image_name``, ``_command``, ``_tag``, ``_created``, level 6 or 3, a
+    float time), pygelf's (``json.dumps``: non-ASCII as ``\\u`` escapes, a float time of 7
+    decimals, null extras) and graypy's (``file``, ``line``, ``facility``, ``full_message``, an
+    integer time, whitespace around the object)."""
+    import json
+
+    import msgspec
+
+    severity = {"TRACE": 7, "DEBUG": 7, "INFO": 6, "WARN": 4, "ERROR": 3, "FATAL": 2}
+    out = []
+    for i, e in enumerate(es):
+        micros = model.micros_from_utc(e.timestamp)
+        extra = {f"_{k}": v for k, v in (("user_id", e.user_id), ("session_id", e.session_id),
+                                         ("trace_id", e.trace_id), ("client_id", e.client_id)) if v is not None}  # fmt: skip
+        if e.seq is not None:
+            extra["_seq"] = f"{e.seq:012d}"
+        attributes = {f"_{k}": v for k, v in e.attributes.items()}
+        shape = i % 4
+        if shape == 0:
+            message: dict[str, Any] = {"version": "1.1", "host": e.host, "short_message": e.message,
+                                       "timestamp": msgspec.Raw(b"%d.%06d" % divmod(micros, 1_000_000)),
+                                       "level": severity[e.level], "_service": e.service, **extra, **attributes}  # fmt: skip
+            out.append(msgspec.json.encode(message))
+        elif shape == 1:
+            message = {"version": "1.1", "host": e.host, "short_message": e.message, "timestamp": micros / 1e6,
+                       "level": 3 if e.level == "ERROR" else 6, "_command": "nginx -g 'daemon off;'",
+                       "_container_id": "4f1c0e6d2a9b" * 5 + "abcd", "_container_name": e.service,
+                       "_created": "2025-06-30T21:00:00.123456789Z", "_image_id": "sha256:" + "ab" * 32,
+                       "_image_name": "shop/web:1.4", "_tag": "4f1c0e6d2a9b"}  # fmt: skip
+            out.append(msgspec.json.encode(message))
+        elif shape == 2:
+            message = {"version": "1.1", "short_message": e.message, "timestamp": micros / 1e6 + 1e-7,
+                       "level": severity[e.level], "host": e.host, "_logger": "shop.orders", "_stack_info": None,
+                       "_service": e.service, **extra}  # fmt: skip
+            out.append(json.dumps(message, separators=(",", ":")).encode())
+        else:
+            message = {"version": "1.0", "host": e.host, "short_message": e.message, "full_message": e.message,
+                       "timestamp": micros // 1_000_000, "level": severity[e.level], "facility": e.service,
+                       "file": "/srv/app/orders.py", "line": 42, "_pid": 4242, **extra}  # fmt: skip
+            out.append(b" " + json.dumps(message).encode() + b"\n")
+    return b"\0".join(out)
+
+
 def payloads() -> dict[str, list[bytes]]:
     es = entries()
     syslog_lines = SyslogCodec(octet_counting=False)
@@ -363,6 +410,7 @@ def payloads() -> dict[str, list[bytes]]:
     out["loki_json"] = [loki_json_encode(es), *(loki_json_encode([e]) for e in es)]
     out["loki_push"] = [loki_push_encode(es), *(loki_push_encode([e]) for e in es)]
     out["es_bulk"] = [es_bulk_encode(es), *(es_bulk_encode([e]) for e in es)]
+    out["gelf"] = [gelf_encode(es), *(gelf_encode([e]) for e in es)]
     return out
 
 

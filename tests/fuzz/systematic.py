@@ -232,7 +232,7 @@ def lies_for(target: str, seed: bytes) -> Iterator[bytes]:
         except (IndexError, ValueError):
             return
         yield from (sel + v for v in lied(p, iter(spans), otlp_varints))
-    elif target in ("hec", "loki_json", "es_bulk", "otlp_json"):
+    elif target in ("hec", "loki_json", "es_bulk", "otlp_json", "gelf"):
         for m in JSON_NUMBER.finditer(p):
             for lie in JSON_NUMBER_LIES:
                 yield sel + p[: m.start()] + lie + p[m.end() :]
@@ -280,6 +280,7 @@ ENCODERS: dict[str, Callable[[list[Any]], bytes]] = {
     "loki_json": seeds.loki_json_encode,
     "loki_push": seeds.loki_push_encode,
     "es_bulk": seeds.es_bulk_encode,
+    "gelf": seeds.gelf_encode,
 }
 
 

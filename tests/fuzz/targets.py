@@ -67,21 +67,9 @@ def _load(name: str) -> ModuleType:
     return module
 
 
-_json, _raw, _syslog, _binary, _otlp, _hec, _forward, _loki, _esbulk, _otlpjson = (
-    _load(n)
-    for n in (
-        "_json",
-        "_raw",
-        "_syslog",
-        "_binary",
-        "_otlp",
-        "_hec",
-        "_forward",
-        "_loki",
-        "_esbulk",
-        "_otlpjson",
-    )
-)
+_json, _raw, _syslog, _binary, _otlp, _hec, _forward, _loki, _esbulk, _otlpjson, _gelf = (
+    _load(n) for n in ("_json", "_raw", "_syslog", "_binary", "_otlp", "_hec", "_forward", "_loki", "_esbulk",
+                       "_otlpjson", "_gelf"))  # fmt: skip
 # the default service and the peer an OTLP request is transcoded with, chosen by the selector
 OTLP_CONTEXTS = ((b"raw", b"127.0.0.1"), (b"s" * 256, b""), (b"\xc3\xa9", b"[::1]"))
 OTLP_NOW = 1_764_600_000_123_456_789
@@ -466,6 +454,50 @@ def _es_python_path(payload: bytes, context: tuple[Any, bytes, bytes]) -> tuple[
     return codec, request, decoded if isinstance(decoded, es.BulkDecoded) else None
 
 
+# the default service and the peer (the sender's address) GELF messages are transcoded with,
+# chosen by the selector after the tail
+GELF_CONTEXTS = ((b"raw", b"127.0.0.1"), (b"s" * 256, b""), (b"\xc3\xa9", b"::1"))
+GELF_NOW = 1_764_600_000_123_456
+
+
+def gelf_target(data: bytes) -> bool:
+    """GELF messages, NUL-separated as on TCP; what the transcoder takes, msgspec decodes each of
+    into one object, with as many messages as lines written, and the codec's Python path stores
+    the same lines."""
+    sel, payload = split(data)
+    tail = TAILS[sel % len(TAILS)]
+    service, peer = GELF_CONTEXTS[(sel // len(TAILS)) % len(GELF_CONTEXTS)]
+    raws = payload.split(b"\0")
+    if raws[-1] == b"":
+        raws.pop()  # what follows the last NUL
+    got = _gelf.transcode(raws, service, peer, GELF_NOW, tail)
+    if not _result(got, tail):
+        return False
+    if got[1] != len(raws):
+        raise Finding(f"{len(raws)} messages but {got[1]} lines")
+    for raw in raws:
+        try:
+            obj = msgspec.json.decode(raw)
+        except msgspec.DecodeError as exc:  # msgspec refuses what the transcoder took
+            raise Finding(f"the transcoder took a message msgspec refuses ({exc})") from exc
+        if not isinstance(obj, dict):
+            raise Finding(f"the transcoder took a message that is not an object: {raw[:80]!r}")
+    slow = _gelf_python_path(raws, service, peer)
+    want = normalise(slow.entries).replace(b"}\n", tail) if slow.entries else b""
+    if slow.errors or got[0] != want:
+        raise Finding(f"the transcoder and the codec's Python path disagree ({slow.errors[:1]})")
+    return True
+
+
+def _gelf_python_path(raws: list[bytes], service: bytes, peer: bytes) -> Any:
+    """What the GELF codec stores without the transcoder, at the transcoder's ``now``."""
+    from workbench.shippers import gelf
+
+    now = model.utc_from_micros(GELF_NOW)
+    gelf.model = SimpleNamespace(now_utc=lambda: now, micros_from_utc=model.micros_from_utc)  # type: ignore[assignment]
+    return gelf.GelfCodec(service.decode(), fast=False).messages(raws, peer.decode())
+
+
 # each checks its entry point's answer and says whether it took the input (the systematic pass counts)
 TARGETS: dict[str, Callable[[bytes], bool]] = {
     "json": json_target,
@@ -482,6 +514,7 @@ TARGETS: dict[str, Callable[[bytes], bool]] = {
     "loki_json": loki_json_target,
     "loki_push": loki_push_target,
     "es_bulk": es_bulk_target,
+    "gelf": gelf_target,
 }
 
 

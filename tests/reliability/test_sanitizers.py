@@ -32,7 +32,7 @@ import seeds  # noqa: E402
 
 REPO = FUZZ_DIR.parents[1]
 TARGETS = ("json", "raw", "syslog_lines", "syslog_octet", "proto", "avro", "proto_count", "otlp", "hec",
-           "forward", "loki_json", "loki_push", "es_bulk", "otlp_json")  # fmt: skip
+           "forward", "loki_json", "loki_push", "es_bulk", "otlp_json", "gelf")  # fmt: skip
 
 
 @pytest.fixture(scope="session")

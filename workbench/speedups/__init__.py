@@ -17,18 +17,8 @@ import importlib
 from collections.abc import Mapping
 from typing import Any
 
-MODULES = (
-    "_syslog",
-    "_binary",
-    "_raw",
-    "_json",
-    "_otlp",
-    "_hec",
-    "_forward",
-    "_loki",
-    "_esbulk",
-    "_otlpjson",
-)
+MODULES = ("_syslog", "_binary", "_raw", "_json", "_otlp", "_hec", "_forward", "_loki", "_esbulk", "_otlpjson",
+           "_gelf")  # fmt: skip
 
 _STRING = {"type": "string", "maxLength": 256}
 _OPTIONAL = {"type": ["string", "null"], "maxLength": 256}
