@@ -6,7 +6,8 @@ Where a coverage-guided fuzzer finds a bug by chance, this pass makes each input
 
 * every seed under every selector (each tail, each frame limit);
 * every seed cut at every length, from the end and from the start;
-* lying length prefixes and counts: each octet count, protobuf length and Avro block count or
+* lying length prefixes and counts: each octet count, protobuf length, MessagePack str, bin,
+  array and map length (in the shortest form and the next wider one) and Avro block count or
   string length in a seed replaced by values near the truth and at the integer limits
   (0, n - 1, n + 1, 2^31, 2^63 - 1, -2^63, 2^64 - 1 ...); in HEC's JSON each number replaced by
   the limits of int64, of the time range and of float formats;
@@ -190,6 +191,71 @@ def nested_lengths(
     return found
 
 
+# MessagePack: the header byte of each length form (fix: the low bits of the first byte), the
+# size of its length field, and the largest length a fix form holds
+MSGPACK_FORMS = {"str": (0xA0, 31, (0xD9, 1), (0xDA, 2), (0xDB, 4)), "bin": (None, 0, (0xC4, 1), (0xC5, 2), (0xC6, 4)),
+                 "array": (0x90, 15, None, (0xDC, 2), (0xDD, 4)), "map": (0x80, 15, None, (0xDE, 2), (0xDF, 4))}  # fmt: skip
+MSGPACK_FIXED = {0xC0: 0, 0xC2: 0, 0xC3: 0, 0xCA: 4, 0xCB: 8, 0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8, 0xD0: 1, 0xD1: 2,
+                 0xD2: 4, 0xD3: 8, 0xD4: 2, 0xD5: 3, 0xD6: 5, 0xD7: 9, 0xD8: 17}  # fmt: skip
+MSGPACK_LIES = (0, 1, 15, 16, 31, 32, 255, 256, (1 << 16) - 1, 1 << 16, (1 << 31) - 1, 1 << 31, (1 << 32) - 1)
+
+
+def msgpack_lengths(p: bytes) -> list[tuple[int, int, str, int]]:
+    """(start, end, form, length) of every length header of a MessagePack stream (objects one after
+    another, as a Forward stream or PackedForward entries are): str, bin, array and map lengths at
+    every depth. An ext's length is left as it is."""
+    found: list[tuple[int, int, str, int]] = []
+    header = {
+        code: (form, size) for form, spec in MSGPACK_FORMS.items() for code, size in filter(None, spec[2:])
+    }
+
+    def one(pos: int) -> int:
+        b = p[pos]
+        if b <= 0x7F or b >= 0xE0:
+            return pos + 1
+        if b in MSGPACK_FIXED:
+            return pos + 1 + MSGPACK_FIXED[b]
+        if b in (0xC7, 0xC8, 0xC9):  # ext 8/16/32: length, type, data
+            size = {0xC7: 1, 0xC8: 2, 0xC9: 4}[b]
+            return pos + 2 + size + int.from_bytes(p[pos + 1 : pos + 1 + size], "big")
+        if 0xA0 <= b <= 0xBF:
+            form, n, end = "str", b & 31, pos + 1
+        elif 0x90 <= b <= 0x9F:
+            form, n, end = "array", b & 15, pos + 1
+        elif 0x80 <= b <= 0x8F:
+            form, n, end = "map", b & 15, pos + 1
+        elif b in header:
+            form, size = header[b]
+            end = pos + 1 + size
+            n = int.from_bytes(p[pos + 1 : end], "big")
+        else:
+            raise ValueError(f"0x{b:02x} is not MessagePack")
+        if end > len(p):
+            raise IndexError("a header past the end")
+        found.append((pos, end, form, n))
+        if form in ("str", "bin"):
+            return end + n
+        for _ in range(n * (2 if form == "map" else 1)):
+            end = one(end)
+        return end
+
+    pos = 0
+    while pos < len(p):
+        pos = one(pos)
+    if pos > len(p):
+        raise IndexError("an object past the end")
+    return found
+
+
+def msgpack_header(form: str, n: int) -> list[bytes]:
+    """Every header of ``form`` that can say length n: the fix form, then each wider one."""
+    fix, fix_max, *wide = MSGPACK_FORMS[form]
+    out = [bytes([fix | n])] if fix is not None and n <= fix_max else []
+    return out + [
+        bytes([code]) + n.to_bytes(size, "big") for code, size in filter(None, wide) if n < 1 << (8 * size)
+    ]
+
+
 def lied(
     p: bytes, spans: Iterator[tuple[int, int, int]], encodings: Callable[[int], list[bytes]]
 ) -> Iterator[bytes]:
@@ -236,6 +302,17 @@ def lies_for(target: str, seed: bytes) -> Iterator[bytes]:
         for m in JSON_NUMBER.finditer(p):
             for lie in JSON_NUMBER_LIES:
                 yield sel + p[: m.start()] + lie + p[m.end() :]
+    elif target == "forward":
+        try:
+            spans = msgpack_lengths(p)
+        except (IndexError, ValueError):
+            return
+        for start, end, form, n in spans:
+            for enc in msgpack_header(form, n)[1:2]:  # the truth in a wider form than needed (allowed)
+                yield sel + p[:start] + enc + p[end:]
+            for v in (max(n - 1, 0), n + 1, *MSGPACK_LIES):
+                for enc in msgpack_header(form, v)[:2]:  # the shortest form and the next wider one
+                    yield sel + p[:start] + enc + p[end:]
     elif target == "avro":
 
         def zigzags(n: int) -> list[bytes]:
