@@ -298,7 +298,7 @@ cdef int wrapper_fields(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, 
 cdef Py_ssize_t scope_logs(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Buf* out, Context* ctx,
                            Resource* res, Record* r) except -2:
     """One ScopeLogs: its records written; how many, or -1 (declined)."""
-    cdef int field, wire, level
+    cdef int field = 0, wire = 0, level
     cdef Py_ssize_t n, count = 0, at
     cdef Scope sc
     sc.name = sc.version = s
@@ -323,7 +323,7 @@ cdef Py_ssize_t scope_logs(const unsigned char* s, Py_ssize_t pos, Py_ssize_t en
 cdef Py_ssize_t resource_logs(const unsigned char* s, Py_ssize_t pos, Py_ssize_t end, Buf* out, Context* ctx,
                               Resource* res, Record* r) except -2:
     """One ResourceLogs: its records written; how many, or -1 (declined)."""
-    cdef int field, wire
+    cdef int field = 0, wire = 0  # (tag() always sets them: wrapper_fields read these fields first)
     cdef Py_ssize_t n, got, count = 0, at
     res.n = 0
     res.service = res.host = -1
