@@ -63,7 +63,7 @@ bench: venv
 sanitize: system-deps venv
 	$(PY) -m workbench.speedups.build --sanitize
 
-## the sanitizer suite: findings, the systematic pass, libFuzzer 60 s per target (CI gives 20 s)
+## the sanitizer suite: findings, the systematic pass, libFuzzer 60 s per target (CI gives 10 s)
 fuzz: sanitize
 	WORKBENCH_FUZZ_SECONDS=$${FUZZ_SECONDS:-60} $(PY) -m pytest -q -s tests/reliability/test_sanitizers.py
 

@@ -5,7 +5,8 @@
 Where a coverage-guided fuzzer finds a bug by chance, this pass makes each input on purpose:
 
 * every seed under every selector (each tail, each frame limit);
-* every seed cut at every length, from the end and from the start;
+* every seed cut at every length, from the end and from the start (the batch seed, whose
+  entries are seeds too, at every third length);
 * lying length prefixes and counts: each octet count, protobuf length, MessagePack str, bin,
   array and map length (in the shortest form and the next wider one) and Avro block count or
   string length in a seed replaced by values near the truth and at the integer limits
@@ -49,6 +50,7 @@ JSON_NUMBER_LIES = (b"0", b"-0", b"-1", b"9223372036854775807", b"92233720368547
                     b"-62135596800", b"-62135596801", b"1e400", b"1.5e-7", b"0.0000005", b"1700000000.0000005",
                     b"01", b"1.", b"NaN")  # fmt: skip
 JSON_NUMBER = re.compile(rb"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
+CUT_STEP_OF_THE_BATCH = 3
 SIGNED_LIES = (0, 1, -1, 2, -2, 128, -128, -129, 129, (1 << 31), -(1 << 31), (1 << 63) - 1, -(1 << 63))
 
 
@@ -377,10 +379,14 @@ def inputs(target: str) -> Iterator[bytes]:
     found = targets.seeds(target)
     if not found:
         raise SystemExit(f"no seeds for {target}: run python tests/fuzz/seeds.py")
+    longest = max(len(seed) for seed in found)
     for seed in found:
         for sel in SELECTORS:
             yield bytes([sel]) + seed[1:]
-        for k in range(len(seed)):
+        # the longest seed is the batch of every entry, each of which is also a seed of its own
+        # (cut at every length there): its cuts are taken at every third length
+        step = CUT_STEP_OF_THE_BATCH if len(seed) == longest and len(found) > 1 else 1
+        for k in range(0, len(seed), step):
             yield seed[:k]
             yield seed[:1] + seed[1 + k :]
         yield from lies_for(target, seed)
